@@ -1,0 +1,42 @@
+# Two commands do all the set-up:  `make lab` (open the course)  and  `make test` (run every test).
+PYTHON  ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+PORT    ?= 8888
+PYTEST_ARGS ?=
+
+.PHONY: lab test venv bench release grade demo bench-grade clean
+
+# The venv is rebuilt only when the dependency list changes, so both commands are quick after the first run.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab --notebook-dir=notebooks --port=$(PORT)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python -m cs231n_lib.bench
+
+release: $(STAMP)
+	$(BIN)/python -m autograder release
+
+grade: $(STAMP)
+	$(BIN)/python -m autograder grade
+
+demo: $(STAMP)
+	$(BIN)/python -m autograder demo
+
+bench-grade: $(STAMP)
+	$(BIN)/python -m autograder bench
+
+clean:
+	rm -rf $(VENV) autograder/course test-artifacts .pytest_cache .hypothesis
