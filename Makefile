@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed
 PORT    ?= 8888
 PYTEST_ARGS ?=
 
-.PHONY: lab test venv bench release grade demo bench-grade clean
+.PHONY: lab test venv torch bench release grade demo bench-grade clean
 
 # The venv is rebuilt only when the dependency list changes, so both commands are quick after the first run.
 $(STAMP): pyproject.toml
@@ -16,6 +16,10 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+# Optional: PyTorch (CPU) as a reference for the cross-checks and the conv benchmark.
+torch: $(STAMP)
+	$(BIN)/python -m pip install --quiet torch==2.13.0
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=notebooks --port=$(PORT)
