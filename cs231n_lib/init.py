@@ -1,0 +1,59 @@
+"""Weight initialisation: where the first step of training starts from.
+
+Each function returns a (fan_in, fan_out) weight matrix. The scale matters: with std 0.01 the
+activations of a deep tanh net shrink towards zero layer by layer (and the gradients with
+them); with std 1 they saturate. Xavier (variance 1/fan_in) keeps the variance of a linear
+or tanh layer's output equal to its input's; He (variance 2/fan_in) does the same for ReLU,
+which zeros half its inputs.
+
+`rng` may be None (fresh entropy), an int seed, or a numpy Generator.
+"""
+
+import numpy as np
+
+
+def _check_fans(fan_in, fan_out, fn):
+    for name, v in (("fan_in", fan_in), ("fan_out", fan_out)):
+        if v is None and name == "fan_out":
+            continue
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise ValueError(f"{fn}: {name} must be a positive integer, got {v!r}")
+
+
+def small_random(fan_in, fan_out, std=0.01, rng=None, dtype=np.float64):
+    """Gaussian weights with a fixed standard deviation (0.01 by default).
+
+    Inputs: fan_in, fan_out ints; std; rng; dtype. Returns: W (fan_in, fan_out).
+    """
+    _check_fans(fan_in, fan_out, "small_random")
+    rng = np.random.default_rng(rng)
+    return (std * rng.standard_normal((fan_in, fan_out))).astype(dtype)
+
+
+def xavier(fan_in, fan_out, rng=None, dtype=np.float64):
+    """Xavier/Glorot initialisation: Gaussian with variance 1 / fan_in.
+
+    Inputs: fan_in, fan_out ints; rng; dtype. Returns: W (fan_in, fan_out).
+    """
+    _check_fans(fan_in, fan_out, "xavier")
+    return small_random(fan_in, fan_out, std=np.sqrt(1.0 / fan_in), rng=rng, dtype=dtype)
+
+
+def he(fan_in, fan_out, rng=None, dtype=np.float64):
+    """He/Kaiming initialisation for ReLU nets: Gaussian with variance 2 / fan_in.
+
+    Inputs: fan_in, fan_out ints; rng; dtype. Returns: W (fan_in, fan_out).
+    """
+    _check_fans(fan_in, fan_out, "he")
+    return small_random(fan_in, fan_out, std=np.sqrt(2.0 / fan_in), rng=rng, dtype=dtype)
+
+
+def zeros(fan_in, fan_out=None, rng=None, dtype=np.float64):
+    """All zeros: right for biases, wrong for weights (every unit gets the same gradient).
+
+    Inputs: fan_in; fan_out (omit it for a bias vector); rng is ignored and accepted only so
+    that all the schemes share one signature. Returns: W (fan_in, fan_out) or b (fan_in,).
+    """
+    _check_fans(fan_in, fan_out, "zeros")
+    shape = (fan_in,) if fan_out is None else (fan_in, fan_out)
+    return np.zeros(shape, dtype=dtype)

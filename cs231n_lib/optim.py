@@ -1,0 +1,161 @@
+"""First-order update rules.
+
+Every rule has the signature
+
+    next_w, config = rule(w, dw, config=None)
+
+- w: the current weights (any shape); dw: the gradient of the loss with respect to w.
+- config: a dict of hyperparameters (learning_rate, momentum, ...) and of the rule's state
+  (velocity, cache, m, v, t). Missing hyperparameters get their defaults via
+  `config.setdefault`; missing state starts at zero. Pass the returned config back in on the
+  next step: the state carried in it is what makes momentum, AdaGrad, RMSProp and Adam work,
+  and what a checkpoint has to save so that training resumes where it stopped.
+
+The rules never modify w in place; the state arrays in config are replaced, not mutated.
+"""
+
+import numpy as np
+
+
+def _start(w, dw, config, rule):
+    w = np.asarray(w)
+    dw = np.asarray(dw)
+    if w.shape != dw.shape:
+        raise ValueError(f"{rule}: w has shape {w.shape} but dw has shape {dw.shape}")
+    if config is None:
+        config = {}
+    elif not isinstance(config, dict):
+        raise ValueError(f"{rule}: config must be a dict or None, got {type(config).__name__}")
+    return w, dw, config
+
+
+def _state(config, key, w, rule):
+    """The state array config[key], zeros like w if absent; ValueError if its shape is off."""
+    value = config.get(key)
+    if value is None:
+        return np.zeros_like(w)
+    if np.shape(value) != w.shape:
+        raise ValueError(f"{rule}: config[{key!r}] has shape {np.shape(value)}, "
+                         f"expected the shape of w {w.shape}")
+    return value
+
+
+def sgd(w, dw, config=None):
+    """Vanilla stochastic gradient descent: w -= learning_rate * dw.
+
+    config: learning_rate (1e-2).
+    """
+    w, dw, config = _start(w, dw, config, "sgd")
+    config.setdefault("learning_rate", 1e-2)
+    next_w = w - config["learning_rate"] * dw
+    return next_w, config
+
+
+def sgd_momentum(w, dw, config=None):
+    """SGD with momentum: the velocity integrates the gradients, friction mu damps it.
+
+        v = mu * v - learning_rate * dw
+        w = w + v
+
+    config: learning_rate (1e-2), momentum mu (0.9), velocity (zeros like w).
+    """
+    w, dw, config = _start(w, dw, config, "sgd_momentum")
+    config.setdefault("learning_rate", 1e-2)
+    config.setdefault("momentum", 0.9)
+    v = _state(config, "velocity", w, "sgd_momentum")
+    v = config["momentum"] * v - config["learning_rate"] * dw
+    next_w = w + v
+    config["velocity"] = v
+    return next_w, config
+
+
+def nesterov_momentum(w, dw, config=None):
+    """Nesterov momentum, in the form that needs the gradient at w only.
+
+    Nesterov evaluates the gradient at the look-ahead point w + mu * v. Renaming the
+    variable we store to that look-ahead point (Sutskever et al. 2013; the CS231n notes)
+    turns the update into one that uses dw at the stored point:
+
+        v_prev = v
+        v = mu * v - learning_rate * dw
+        w = w - mu * v_prev + (1 + mu) * v
+
+    config: learning_rate (1e-2), momentum mu (0.9), velocity (zeros like w).
+    """
+    w, dw, config = _start(w, dw, config, "nesterov_momentum")
+    config.setdefault("learning_rate", 1e-2)
+    config.setdefault("momentum", 0.9)
+    mu = config["momentum"]
+    v_prev = _state(config, "velocity", w, "nesterov_momentum")
+    v = mu * v_prev - config["learning_rate"] * dw
+    next_w = w - mu * v_prev + (1 + mu) * v
+    config["velocity"] = v
+    return next_w, config
+
+
+def adagrad(w, dw, config=None):
+    """AdaGrad: per-parameter step sizes shrink with the sum of squared gradients so far.
+
+        cache = cache + dw**2
+        w = w - learning_rate * dw / (sqrt(cache) + epsilon)
+
+    config: learning_rate (1e-2), epsilon (1e-8), cache (zeros like w).
+    """
+    w, dw, config = _start(w, dw, config, "adagrad")
+    config.setdefault("learning_rate", 1e-2)
+    config.setdefault("epsilon", 1e-8)
+    cache = _state(config, "cache", w, "adagrad") + dw * dw
+    next_w = w - config["learning_rate"] * dw / (np.sqrt(cache) + config["epsilon"])
+    config["cache"] = cache
+    return next_w, config
+
+
+def rmsprop(w, dw, config=None):
+    """RMSProp: AdaGrad with a leaky (moving-average) cache, so steps do not decay to zero.
+
+        cache = decay_rate * cache + (1 - decay_rate) * dw**2
+        w = w - learning_rate * dw / (sqrt(cache) + epsilon)
+
+    config: learning_rate (1e-2), decay_rate (0.99), epsilon (1e-8), cache (zeros like w).
+    """
+    w, dw, config = _start(w, dw, config, "rmsprop")
+    config.setdefault("learning_rate", 1e-2)
+    config.setdefault("decay_rate", 0.99)
+    config.setdefault("epsilon", 1e-8)
+    decay = config["decay_rate"]
+    cache = decay * _state(config, "cache", w, "rmsprop") + (1 - decay) * dw * dw
+    next_w = w - config["learning_rate"] * dw / (np.sqrt(cache) + config["epsilon"])
+    config["cache"] = cache
+    return next_w, config
+
+
+def adam(w, dw, config=None):
+    """Adam: momentum (first moment m) plus RMSProp (second moment v), bias-corrected.
+
+        t = t + 1
+        m = beta1 * m + (1 - beta1) * dw
+        v = beta2 * v + (1 - beta2) * dw**2
+        m_hat = m / (1 - beta1**t);  v_hat = v / (1 - beta2**t)
+        w = w - learning_rate * m_hat / (sqrt(v_hat) + epsilon)
+
+    m and v start at zero, so early on they underestimate the moments; dividing by
+    1 - beta**t undoes that. t is incremented first, so the first step uses t = 1.
+
+    config: learning_rate (1e-3), beta1 (0.9), beta2 (0.999), epsilon (1e-8),
+    m, v (zeros like w), t (0).
+    """
+    w, dw, config = _start(w, dw, config, "adam")
+    config.setdefault("learning_rate", 1e-3)
+    config.setdefault("beta1", 0.9)
+    config.setdefault("beta2", 0.999)
+    config.setdefault("epsilon", 1e-8)
+    config.setdefault("t", 0)
+    beta1, beta2 = config["beta1"], config["beta2"]
+    t = config["t"] + 1
+    m = beta1 * _state(config, "m", w, "adam") + (1 - beta1) * dw
+    v = beta2 * _state(config, "v", w, "adam") + (1 - beta2) * dw * dw
+    m_hat = m / (1 - beta1**t)
+    v_hat = v / (1 - beta2**t)
+    next_w = w - config["learning_rate"] * m_hat / (np.sqrt(v_hat) + config["epsilon"])
+    config.update(m=m, v=v, t=t)
+    return next_w, config
