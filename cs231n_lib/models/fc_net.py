@@ -1,0 +1,191 @@
+"""A fully connected network of any depth, built from the layers in cs231n_lib.layers.
+
+Architecture, for L = len(hidden_dims) + 1 layers:
+
+    {affine - [batchnorm | layernorm] - activation - [dropout]} x (L - 1) - affine - softmax
+
+Parameters live in `self.params`: W1, b1, ..., WL, bL for the affine layers and, with a
+normalisation, gamma1, beta1, ..., gamma(L-1), beta(L-1). The loss adds 0.5 * reg * sum(W^2)
+over the weights only: biases and the normalisation's gamma, beta are not regularised.
+"""
+
+import numpy as np
+
+from cs231n_lib import init as initialisers
+from cs231n_lib import layers
+
+ACTIVATIONS = {
+    "relu": (layers.relu_forward, layers.relu_backward),
+    "sigmoid": (layers.sigmoid_forward, layers.sigmoid_backward),
+    "tanh": (layers.tanh_forward, layers.tanh_backward),
+    "leaky_relu": (layers.leaky_relu_forward, layers.leaky_relu_backward),
+    "elu": (layers.elu_forward, layers.elu_backward),
+}
+NORMALIZATIONS = (None, "batchnorm", "layernorm")
+INITS = ("he", "xavier")
+
+
+class FullyConnectedNet:
+    """A fully connected net with softmax loss, any number of hidden layers.
+
+    Arguments:
+    - hidden_dims: list of hidden layer sizes (may be empty: a linear softmax classifier).
+    - input_dim: D, the size of one flattened input.
+    - num_classes: C.
+    - activation: 'relu', 'sigmoid', 'tanh', 'leaky_relu' or 'elu'.
+    - normalization: None, 'batchnorm' or 'layernorm' (after each hidden affine layer).
+    - dropout_keep_ratio: probability of keeping a hidden unit; 1 means no dropout.
+    - reg: L2 strength.
+    - init: 'he' (variance 2/fan_in), 'xavier' (1/fan_in) or a float, the std of the weights.
+    - dtype: numpy float type of the parameters and computations (float64 for gradient checks).
+    - seed: makes the net deterministic: the weights are drawn from a Generator seeded with it,
+      and, as in CS231n, every training-mode dropout mask is drawn from this same seed, so
+      repeated loss calls see the same function (gradient checks need that). With seed=None
+      the masks come from `self.rng`, a fresh stream that a checkpoint can save.
+
+    Attributes: params (dict of arrays), bn_params (list of dicts, one per hidden layer, holding
+    the mode and for batchnorm the running averages), dropout_param, rng.
+    """
+
+    def __init__(self, hidden_dims, input_dim=3 * 32 * 32, num_classes=10, activation="relu",
+                 normalization=None, dropout_keep_ratio=1, reg=0.0, init="he",
+                 dtype=np.float64, seed=None):
+        hidden_dims = list(hidden_dims)
+        for name, value in [("input_dim", input_dim), ("num_classes", num_classes)] + [
+                (f"hidden_dims[{i}]", h) for i, h in enumerate(hidden_dims)]:
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"FullyConnectedNet: {name} must be a positive integer, "
+                                 f"got {value!r}")
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"FullyConnectedNet: unknown activation {activation!r}; "
+                             f"expected one of {list(ACTIVATIONS)}")
+        if normalization not in NORMALIZATIONS:
+            raise ValueError(f"FullyConnectedNet: unknown normalization {normalization!r}; "
+                             f"expected one of {list(NORMALIZATIONS)}")
+        if not 0 < dropout_keep_ratio <= 1:
+            raise ValueError(f"FullyConnectedNet: dropout_keep_ratio must be in (0, 1], "
+                             f"got {dropout_keep_ratio}")
+        if isinstance(init, str):
+            if init not in INITS:
+                raise ValueError(f"FullyConnectedNet: unknown init {init!r}; expected one of "
+                                 f"{list(INITS)} or a float weight scale")
+        elif not isinstance(init, (int, float, np.floating)) or isinstance(init, bool) or init < 0:
+            raise ValueError(f"FullyConnectedNet: init must be 'he', 'xavier' or a "
+                             f"non-negative float weight scale, got {init!r}")
+        if reg < 0:
+            raise ValueError(f"FullyConnectedNet: reg must be non-negative, got {reg}")
+
+        self.hidden_dims = hidden_dims
+        self.input_dim = int(input_dim)
+        self.num_classes = int(num_classes)
+        self.activation = activation
+        self.normalization = normalization
+        self.use_dropout = dropout_keep_ratio != 1
+        self.reg = reg
+        self.num_layers = len(hidden_dims) + 1
+        self.dtype = dtype
+        self.seed = seed
+        self.rng = np.random.default_rng(seed)
+
+        self.params = {}
+        dims = [self.input_dim] + hidden_dims + [self.num_classes]
+        for i in range(self.num_layers):
+            fan_in, fan_out = dims[i], dims[i + 1]
+            if init == "he":
+                W = initialisers.he(fan_in, fan_out, rng=self.rng)
+            elif init == "xavier":
+                W = initialisers.xavier(fan_in, fan_out, rng=self.rng)
+            else:
+                W = initialisers.small_random(fan_in, fan_out, std=init, rng=self.rng)
+            self.params[f"W{i + 1}"] = W
+            self.params[f"b{i + 1}"] = np.zeros(fan_out)
+            if normalization is not None and i < self.num_layers - 1:
+                self.params[f"gamma{i + 1}"] = np.ones(fan_out)
+                self.params[f"beta{i + 1}"] = np.zeros(fan_out)
+        for k, v in self.params.items():
+            self.params[k] = v.astype(dtype)
+
+        self.dropout_param = {}
+        if self.use_dropout:
+            self.dropout_param = {"mode": "train", "p": dropout_keep_ratio}
+            if seed is not None:
+                self.dropout_param["seed"] = seed
+        self.bn_params = [{"mode": "train"} for _ in range(self.num_layers - 1)]
+
+    def loss(self, X, y=None):
+        """Scores, or loss and gradients.
+
+        Inputs:
+        - X: (N, d1, ..., dk) with d1 * ... * dk = input_dim.
+        - y: (N,) integer labels in [0, num_classes), or None.
+
+        Returns: scores (N, C) if y is None (test mode: dropout off, batchnorm uses its running
+        averages); otherwise (loss, grads) in train mode, grads keyed like self.params.
+        """
+        X = layers.check_array(X, "FullyConnectedNet.loss: X", min_ndim=2)
+        if int(np.prod(X.shape[1:])) != self.input_dim:
+            raise ValueError(f"FullyConnectedNet.loss: X has shape {X.shape}, which flattens "
+                             f"to {int(np.prod(X.shape[1:]))} features, not input_dim = "
+                             f"{self.input_dim}")
+        X = X.astype(self.dtype, copy=False)
+        mode = "test" if y is None else "train"
+        if self.use_dropout:
+            self.dropout_param["mode"] = mode
+        for bn_param in self.bn_params:
+            bn_param["mode"] = mode
+        act_forward, act_backward = ACTIVATIONS[self.activation]
+
+        caches = []
+        h = X
+        for i in range(1, self.num_layers):
+            h, cache_affine = layers.affine_forward(h, self.params[f"W{i}"], self.params[f"b{i}"])
+            cache_norm = None
+            if self.normalization == "batchnorm":
+                h, cache_norm = layers.batchnorm_forward(
+                    h, self.params[f"gamma{i}"], self.params[f"beta{i}"], self.bn_params[i - 1])
+            elif self.normalization == "layernorm":
+                h, cache_norm = layers.layernorm_forward(
+                    h, self.params[f"gamma{i}"], self.params[f"beta{i}"], self.bn_params[i - 1])
+            h, cache_act = act_forward(h)
+            cache_drop = None
+            if self.use_dropout:
+                h, cache_drop = layers.dropout_forward(h, self._dropout_param_for(i, mode))
+            caches.append((cache_affine, cache_norm, cache_act, cache_drop))
+        L = self.num_layers
+        scores, cache_last = layers.affine_forward(h, self.params[f"W{L}"], self.params[f"b{L}"])
+
+        if y is None:
+            return scores
+
+        data_loss, dscores = layers.softmax_loss(scores, y)
+        weights = [self.params[f"W{i}"] for i in range(1, L + 1)]
+        loss = data_loss + 0.5 * self.reg * sum(np.sum(W * W) for W in weights)
+
+        grads = {}
+        dh, grads[f"W{L}"], grads[f"b{L}"] = layers.affine_backward(dscores, cache_last)
+        for i in range(L - 1, 0, -1):
+            cache_affine, cache_norm, cache_act, cache_drop = caches[i - 1]
+            if self.use_dropout:
+                dh = layers.dropout_backward(dh, cache_drop)
+            dh = act_backward(dh, cache_act)
+            if self.normalization == "batchnorm":
+                dh, grads[f"gamma{i}"], grads[f"beta{i}"] = layers.batchnorm_backward_alt(
+                    dh, cache_norm)
+            elif self.normalization == "layernorm":
+                dh, grads[f"gamma{i}"], grads[f"beta{i}"] = layers.layernorm_backward(
+                    dh, cache_norm)
+            dh, grads[f"W{i}"], grads[f"b{i}"] = layers.affine_backward(dh, cache_affine)
+        for i in range(1, L + 1):
+            grads[f"W{i}"] = grads[f"W{i}"] + self.reg * self.params[f"W{i}"]
+        return loss, grads
+
+    def _dropout_param_for(self, layer, mode):
+        """The dropout_param for one hidden layer's dropout in this forward pass."""
+        if mode == "test" or "seed" in self.dropout_param:
+            # A fixed seed gives fixed masks; layers get different ones so they are not
+            # all alike.
+            param = dict(self.dropout_param)
+            if "seed" in param:
+                param["seed"] = [int(param["seed"]), layer]
+            return param
+        return dict(self.dropout_param, seed=int(self.rng.integers(2**63)))
