@@ -1,0 +1,183 @@
+"""Data sets, split into train / validation / test, as the notebooks and the Solver want them.
+
+Every loader returns a dict with the keys
+
+    X_train, y_train, X_val, y_val, X_test, y_test
+
+(images NCHW, float; labels int64), plus `mean_image` when the mean image was subtracted.
+
+- `load_digits(...)`: the UCI handwritten digits, 1797 grey 8x8 images of the digits 0-9. They
+  ship with the project in data/digits.npz (licence and provenance in data/README.md), so this
+  works offline; it is the default data set. Images (N, 1, 8, 8).
+- `load_cifar10(cifar_dir, ...)`: CIFAR-10 from the python-pickle batches (data_batch_1 ..
+  data_batch_5, test_batch) that you download yourself; see data/README.md. Images
+  (N, 3, 32, 32).
+- `get_data(name='digits', **kwargs)`: either of the above by name.
+
+Splits are deterministic: the digits are shuffled once with a Generator seeded by `seed`, then
+cut into test, validation and training parts; CIFAR-10 keeps its own order (validation is the
+tail of the training batches, test the head of test_batch), as CS231n does.
+
+Mean-image subtraction (`subtract_mean=True`) fits the mean on the training split only and
+subtracts it from all three splits: the validation and test sets must not leak into the
+preprocessing. `flatten=True` returns (N, D) rows instead of images.
+"""
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+
+DIGITS_PATH = Path(__file__).resolve().parent.parent / "data" / "digits.npz"
+DIGITS_CLASSES = tuple(str(d) for d in range(10))
+CIFAR10_CLASSES = ("plane", "car", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+CIFAR10_TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
+CIFAR10_TEST_FILE = "test_batch"
+
+
+def _check_count(value, name, minimum=0):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
+def _finish(X_train, y_train, X_val, y_val, X_test, y_test, subtract_mean, flatten, dtype):
+    """Cast, subtract the training mean image, flatten; return the data dict."""
+    splits = {"X_train": X_train, "X_val": X_val, "X_test": X_test}
+    splits = {k: v.astype(dtype) for k, v in splits.items()}
+    data = {}
+    if subtract_mean:
+        mean_image = splits["X_train"].mean(axis=0)
+        splits = {k: v - mean_image for k, v in splits.items()}
+        data["mean_image"] = mean_image.reshape(-1) if flatten else mean_image
+    if flatten:
+        splits = {k: v.reshape(v.shape[0], -1) for k, v in splits.items()}
+    data.update(X_train=splits["X_train"], y_train=y_train.astype(np.int64),
+                X_val=splits["X_val"], y_val=y_val.astype(np.int64),
+                X_test=splits["X_test"], y_test=y_test.astype(np.int64))
+    return data
+
+
+def load_digits(num_train=None, num_val=250, num_test=250, seed=0, subtract_mean=True,
+                scale=True, flatten=False, dtype=np.float64, path=None):
+    """The UCI 8x8 handwritten digits, split deterministically.
+
+    Inputs:
+    - num_val, num_test: sizes of the validation and test splits (250 each by default).
+    - num_train: size of the training split; None takes all the rest (1297 by default).
+    - seed: seed of the one shuffle before splitting; the same seed gives the same splits.
+    - subtract_mean: subtract the training split's mean image from every split.
+    - scale: divide the pixel counts (integers 0..16) by 16, so pixels lie in [0, 1].
+    - flatten: return X as (N, 64) instead of (N, 1, 8, 8).
+    - dtype: float type of the images.
+    - path: an alternative digits.npz (default: data/digits.npz of this project).
+
+    Returns: dict X_train, y_train, X_val, y_val, X_test, y_test (and mean_image).
+    """
+    path = Path(path) if path is not None else DIGITS_PATH
+    if not path.exists():
+        raise FileNotFoundError(
+            f"the digits data set {path} is missing; it ships with the project in data/ "
+            f"(rebuild it with data/make_digits.py, see data/README.md)")
+    with np.load(path) as f:
+        images, labels = f["images"], f["labels"]
+    total = len(labels)
+    _check_count(num_val, "num_val")
+    _check_count(num_test, "num_test")
+    if num_train is not None:
+        _check_count(num_train, "num_train", minimum=1)
+    available = total - num_val - num_test
+    if available < 1 or (num_train is not None and num_train > available):
+        raise ValueError(
+            f"the digits have {total} images: num_train={num_train}, num_val={num_val}, "
+            f"num_test={num_test} do not fit")
+    if num_train is None:
+        num_train = available
+
+    order = np.random.default_rng(seed).permutation(total)
+    test, val = order[:num_test], order[num_test:num_test + num_val]
+    train = order[num_test + num_val:num_test + num_val + num_train]
+    X = images[:, None, :, :].astype(dtype)
+    if scale:
+        X = X / 16
+    return _finish(X[train], labels[train], X[val], labels[val], X[test], labels[test],
+                   subtract_mean, flatten, dtype)
+
+
+def load_cifar10_batch(filename):
+    """One CIFAR-10 python batch: X (N, 3, 32, 32) uint8, y (N,) int64.
+
+    The batches are pickles written by Python 2, with bytes keys b'data' (N, 3072: the red,
+    green and blue planes of each image, row by row, i.e. already CHW order) and b'labels'.
+    """
+    with open(filename, "rb") as f:
+        batch = pickle.load(f, encoding="latin1")
+    batch = {k.decode() if isinstance(k, bytes) else k: v for k, v in batch.items()}
+    if "data" not in batch or "labels" not in batch:
+        raise ValueError(f"{filename} is not a CIFAR-10 python batch: it has no "
+                         f"'data' and 'labels' entries (keys: {sorted(batch)})")
+    X = np.asarray(batch["data"], dtype=np.uint8)
+    y = np.asarray(batch["labels"], dtype=np.int64)
+    if X.ndim != 2 or X.shape[1] != 3 * 32 * 32 or len(y) != len(X):
+        raise ValueError(f"{filename}: expected data of shape (N, 3072) and N labels, got "
+                         f"{X.shape} and {len(y)}")
+    return X.reshape(-1, 3, 32, 32), y
+
+
+def load_cifar10(cifar_dir, num_training=49000, num_validation=1000, num_test=1000,
+                 subtract_mean=True, scale=False, flatten=False, dtype=np.float64):
+    """CIFAR-10 from the python-pickle batches in `cifar_dir`.
+
+    Get them from https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz (about 163 MB) and
+    unpack it; `cifar_dir` is the folder cifar-10-batches-py it contains.
+
+    Inputs:
+    - cifar_dir: folder holding data_batch_1 .. data_batch_5 and test_batch.
+    - num_training, num_validation: the training split is the first num_training images of
+      the training batches, the validation split the num_validation after them.
+    - num_test: the first num_test images of test_batch.
+    - subtract_mean, flatten, dtype: as for load_digits.
+    - scale: divide pixels (0..255) by 255. Off by default, as in CS231n.
+
+    Returns: dict X_train, y_train, X_val, y_val, X_test, y_test (and mean_image);
+    images (N, 3, 32, 32).
+    """
+    cifar_dir = Path(cifar_dir)
+    for name in CIFAR10_TRAIN_FILES + (CIFAR10_TEST_FILE,):
+        if not (cifar_dir / name).is_file():
+            raise FileNotFoundError(
+                f"CIFAR-10 batch file {name!r} not found in {cifar_dir}. Download the python "
+                f"version from {CIFAR10_URL}, unpack it (tar xzf cifar-10-python.tar.gz) and "
+                f"pass the folder cifar-10-batches-py")
+    _check_count(num_training, "num_training", minimum=1)
+    _check_count(num_validation, "num_validation")
+    _check_count(num_test, "num_test")
+    parts = [load_cifar10_batch(cifar_dir / name) for name in CIFAR10_TRAIN_FILES]
+    X_all = np.concatenate([X for X, _ in parts])
+    y_all = np.concatenate([y for _, y in parts])
+    X_test, y_test = load_cifar10_batch(cifar_dir / CIFAR10_TEST_FILE)
+    if num_training + num_validation > len(y_all):
+        raise ValueError(f"the training batches hold {len(y_all)} images, fewer than "
+                         f"num_training + num_validation = {num_training + num_validation}")
+    if num_test > len(y_test):
+        raise ValueError(f"test_batch holds {len(y_test)} images, fewer than num_test = "
+                         f"{num_test}")
+    train = slice(0, num_training)
+    val = slice(num_training, num_training + num_validation)
+    X_all = X_all[:num_training + num_validation].astype(dtype)
+    X_test = X_test[:num_test].astype(dtype)
+    if scale:
+        X_all, X_test = X_all / 255, X_test / 255
+    return _finish(X_all[train], y_all[train], X_all[val], y_all[val], X_test, y_test[:num_test],
+                   subtract_mean, flatten, dtype)
+
+
+def get_data(name="digits", **kwargs):
+    """Load a data set by name: 'digits' (the default, offline) or 'cifar10'.
+
+    kwargs go to load_digits or load_cifar10 (which needs cifar_dir).
+    """
+    loaders = {"digits": load_digits, "cifar10": load_cifar10}
+    if name not in loaders:
+        raise ValueError(f"unknown data set {name!r}; expected one of {list(loaders)}")
+    return loaders[name](**kwargs)
