@@ -1,0 +1,92 @@
+"""The one-GEMM path (shifted rows; space to depth for strides > 1) against the loops."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+
+from cs231n_lib import conv_gemm
+from cs231n_lib.conv import conv_backward, conv_forward
+from cs231n_lib.gradcheck import eval_numerical_gradient_array, rel_error
+
+from conv_helpers import assert_matches_naive, conv_problems
+
+
+def gemm_forward(x, w, b, conv_param):
+    return conv_forward(x, w, b, dict(conv_param, method="gemm"))
+
+
+@settings(max_examples=60, deadline=None)
+@given(conv_problems())
+def test_gemm_matches_naive(p):
+    assert_matches_naive(p, gemm_forward, conv_backward)
+
+
+@pytest.mark.parametrize("shape, stride, pad", [
+    ((2, 3, 5, 7, 2, 3, 3), 1, 1),
+    ((1, 2, 7, 7, 3, 5, 3), 2, 2),
+    ((2, 2, 7, 4, 2, 2, 2), 3, 2),
+])
+def test_gemm_gradients_numerically(rng, shape, stride, pad):
+    N, C, H, W, F, HH, WW = shape
+    x, w, b = (rng.standard_normal(s) for s in ((N, C, H, W), (F, C, HH, WW), (F,)))
+    cp = {"stride": stride, "pad": pad, "method": "gemm"}
+    out, cache = conv_forward(x, w, b, cp)
+    dout = rng.standard_normal(out.shape)
+    dx, dw, db = conv_backward(dout, cache)
+    for grad, arg in ((dx, 0), (dw, 1), (db, 2)):
+        args = [x, w, b]
+
+        def f(v, arg=arg, args=args):
+            args = list(args)
+            args[arg] = v
+            return conv_forward(*args, cp)[0]
+        assert rel_error(grad, eval_numerical_gradient_array(f, args[arg], dout)) < 1e-8
+
+
+@pytest.mark.parametrize("stride, pad, k", [(1, 1, 3), (2, 2, 5), (3, 0, 3)])
+def test_chunked_equals_unchunked(rng, monkeypatch, stride, pad, k):
+    x = rng.standard_normal((7, 3, 9, 9))
+    w, b = rng.standard_normal((4, 3, k, k)), rng.standard_normal(4)
+    cp = {"stride": stride, "pad": pad, "method": "gemm"}
+    out, cache = conv_forward(x, w, b, cp)
+    dout = rng.standard_normal(out.shape)
+    grads = conv_backward(dout, cache)
+    g = conv_gemm._Geometry(x.shape, w.shape, stride, pad)
+    # A bound that fits two images' columns: chunks of 2, 2, 2, 1.
+    monkeypatch.setattr(conv_gemm, "MAX_WORKSPACE_BYTES", 2 * g.K * g.L * x.itemsize)
+    assert g.chunk_size(x.itemsize) == 2
+    out_c, cache_c = conv_forward(x, w, b, cp)
+    grads_c = conv_backward(dout, cache_c)
+    # The same sums; BLAS may block a narrower matrix differently, so equal to rounding.
+    same = dict(rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(out_c, out, **same)
+    np.testing.assert_allclose(grads_c[0], grads[0], **same)
+    np.testing.assert_allclose(grads_c[1], grads[1], **same)
+    np.testing.assert_array_equal(grads_c[2], grads[2])
+
+
+def test_float32_in_float32_out(rng):
+    x = rng.standard_normal((2, 3, 8, 8)).astype(np.float32)
+    w = rng.standard_normal((4, 3, 5, 5)).astype(np.float32)
+    b = np.zeros(4, np.float32)
+    out, cache = conv_forward(x, w, b, {"stride": 1, "pad": 2, "method": "gemm"})
+    grads = conv_backward(np.ones_like(out), cache)
+    assert out.dtype == np.float32 and all(g.dtype == np.float32 for g in grads)
+    ref, _ = conv_forward(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64),
+                          {"stride": 1, "pad": 2, "method": "gemm"})
+    np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-4)
+
+
+def test_repeated_calls_do_not_share_results(rng):
+    # Scratch arrays are reused between calls; outputs and caches must not be.
+    cp = {"stride": 1, "pad": 1, "method": "gemm"}
+    x1, x2 = rng.standard_normal((2, 2, 5, 5)), rng.standard_normal((2, 2, 5, 5))
+    w, b = rng.standard_normal((3, 2, 3, 3)), rng.standard_normal(3)
+    out1, cache1 = conv_forward(x1, w, b, cp)
+    keep = out1.copy()
+    dout = rng.standard_normal(out1.shape)
+    g1 = [g.copy() for g in conv_backward(dout, cache1)]
+    conv_forward(x2, w, b, cp)
+    np.testing.assert_array_equal(out1, keep)
+    for a, c in zip(conv_backward(dout, cache1), g1):
+        np.testing.assert_array_equal(a, c)
