@@ -1,0 +1,208 @@
+"""Benchmark of the vectorized convolution: `python -m cs231n_lib.bench` (or `make bench`).
+
+For four layers (A-D below) and two dtypes it prints forward and backward time, GFLOP/s,
+the share of the matmul peak measured in the same run, the speed-up over the naive loops
+(timed on a few images and scaled to the batch) and, when PyTorch is importable, the ratio
+of our time to PyTorch's. All candidates are timed round-robin, so a busy machine slows
+them alike, and each figure is the median of --repeat runs.
+
+OpenBLAS reads OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE when it loads; set to a smaller core
+or cache than the machine has, they roughly halve matmul speed. The bench reports them,
+and --clean-env re-runs it with both removed (for this process only; nothing else changes).
+"""
+
+import argparse
+import os
+import sys
+
+BLAS_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+LAYERS = {
+    # name: (N, C, H, W, F, HH, WW, stride, pad)
+    "A": (64, 3, 32, 32, 32, 3, 3, 1, 1),
+    "B": (64, 32, 16, 16, 64, 3, 3, 1, 1),
+    "C": (128, 64, 8, 8, 128, 3, 3, 1, 1),
+    # The issue's D is 32x32, but (32 + 2*2 - 5) is odd: stride 2 does not tile it, which
+    # conv_forward rejects (PyTorch silently drops the last padded row and column). 31x31
+    # gives the same 16x16 output, the same FLOPs, and both libraries run the same problem.
+    "D": (64, 3, 31, 31, 16, 5, 5, 2, 2),
+}
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="python -m cs231n_lib.bench", description=__doc__.split("\n")[0])
+    p.add_argument("--layers", default="ABCD", help="which of A B C D to run (default ABCD)")
+    p.add_argument("--dtypes", default="float32,float64")
+    p.add_argument("--repeat", type=int, default=7, help="runs per figure; the median is shown")
+    p.add_argument("--naive-n", type=int, default=2,
+                   help="images for the naive loops, whose time is scaled to the batch")
+    p.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
+    p.add_argument("--clean-env", action="store_true",
+                   help=f"re-run with {' and '.join(BLAS_ENV)} removed from the environment")
+    return p.parse_args(argv)
+
+
+def _reexec_without_blas_env(argv):
+    env = {k: v for k, v in os.environ.items() if k not in BLAS_ENV}
+    env["CS231N_BENCH_CLEANED"] = ",".join(f"{k}={os.environ[k]}" for k in BLAS_ENV
+                                           if k in os.environ)
+    args = [a for a in argv if a != "--clean-env"]
+    os.execve(sys.executable, [sys.executable, "-m", "cs231n_lib.bench", *args], env)
+
+
+def _median_times(fns, repeat):
+    """Time every callable `repeat` times round-robin; median seconds per name."""
+    import time
+
+    import numpy as np
+    for f in fns.values():  # warm up: workspaces, BLAS threads, page faults
+        f()
+    times = {name: [] for name in fns}
+    for _ in range(repeat):
+        for name, f in fns.items():
+            t = time.perf_counter()
+            f()
+            times[name].append(time.perf_counter() - t)
+    return {name: float(np.median(t)) for name, t in times.items()}
+
+
+def _blas_report():
+    lines = []
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return ["BLAS: threadpoolctl not installed, kernel unknown"]
+    import numpy  # noqa: F401  (loads the BLAS so threadpoolctl can see it)
+    for info in threadpool_info():
+        if info.get("user_api") == "blas":
+            lines.append(f"BLAS: {info.get('internal_api')} {info.get('version')}, kernel "
+                         f"{info.get('architecture')}, {info.get('num_threads')} threads "
+                         f"({os.path.basename(info.get('filepath', ''))})")
+    return lines or ["BLAS: none found by threadpoolctl"]
+
+
+def matmul_peak(dtype, repeat, n=1024):
+    import numpy as np
+    rng = np.random.default_rng(0)
+    a, b = (rng.standard_normal((n, n)).astype(dtype) for _ in range(2))
+    t = _median_times({"mm": lambda: a @ b}, repeat)["mm"]
+    return 2 * n**3 / t / 1e9
+
+
+def bench_layer(name, dtype, args, torch):
+    import numpy as np
+
+    from .conv import conv_backward, conv_backward_naive, conv_forward, conv_forward_naive
+    N, C, H, W, F, HH, WW, s, p = LAYERS[name]
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((N, C, H, W)).astype(dtype)
+    w = (rng.standard_normal((F, C, HH, WW)) / np.sqrt(C * HH * WW)).astype(dtype)
+    b = rng.standard_normal(F).astype(dtype)
+    cp = {"stride": s, "pad": p}
+    out, cache = conv_forward(x, w, b, cp)
+    dout = rng.standard_normal(out.shape).astype(dtype)
+    Ho, Wo = out.shape[2:]
+    flops = 2 * N * F * Ho * Wo * C * HH * WW  # forward; backward is twice this
+
+    fns = {"fwd": lambda: conv_forward(x, w, b, cp), "bwd": lambda: conv_backward(dout, cache)}
+    if torch is not None:
+        tdtype = {np.float32: torch.float32, np.float64: torch.float64}[dtype]
+        tx = torch.tensor(x, dtype=tdtype, requires_grad=True)
+        tw = torch.tensor(w, dtype=tdtype, requires_grad=True)
+        tb = torch.tensor(b, dtype=tdtype, requires_grad=True)
+        tdout = torch.tensor(dout, dtype=tdtype)
+
+        def torch_fwd():
+            with torch.no_grad():
+                torch.nn.functional.conv2d(tx, tw, tb, stride=s, padding=p)
+
+        def torch_fwd_bwd():
+            tx.grad = tw.grad = tb.grad = None
+            torch.nn.functional.conv2d(tx, tw, tb, stride=s, padding=p).backward(tdout)
+        fns["torch_fwd"] = torch_fwd
+        fns["torch_fwd_bwd"] = torch_fwd_bwd
+    t = _median_times(fns, args.repeat)
+
+    n = min(args.naive_n, N)
+    xn, doutn = x[:n], dout[:n]
+
+    def naive():
+        _, c = conv_forward_naive(xn, w, b, cp)
+        conv_backward_naive(doutn, c)
+    t_naive = _median_times({"naive": naive}, max(1, min(3, args.repeat)))["naive"] * N / n
+
+    row = {"layer": name, "dtype": np.dtype(dtype).name, "method": cache[0],
+           "fwd_ms": t["fwd"] * 1e3, "bwd_ms": t["bwd"] * 1e3,
+           "fwd_gflops": flops / t["fwd"] / 1e9,
+           "fwd_bwd_gflops": 3 * flops / (t["fwd"] + t["bwd"]) / 1e9,
+           "x_naive": t_naive / (t["fwd"] + t["bwd"])}
+    if torch is not None:
+        row["torch_fwd_ms"] = t["torch_fwd"] * 1e3
+        row["torch_fwd_bwd_ms"] = t["torch_fwd_bwd"] * 1e3
+        row["fwd_vs_torch"] = t["fwd"] / t["torch_fwd"]
+        row["fwd_bwd_vs_torch"] = (t["fwd"] + t["bwd"]) / t["torch_fwd_bwd"]
+    return row
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
+    present = [k for k in BLAS_ENV if k in os.environ]
+    if args.clean_env and present:
+        _reexec_without_blas_env(argv)  # does not return
+
+    import numpy as np
+    torch = None
+    if not args.no_torch:
+        try:
+            import torch
+            torch.set_num_threads(max(1, len(os.sched_getaffinity(0))))
+        except ImportError:
+            torch = None
+
+    print("cs231n_lib.conv benchmark")
+    print(f"numpy {np.__version__}" + (f", torch {torch.__version__}" if torch else
+                                       ", torch not importable (no torch column)"))
+    for line in _blas_report():
+        print(line)
+    if present:
+        print("WARNING: " + ", ".join(f"{k}={os.environ[k]}" for k in present) +
+              " is set: OpenBLAS may use a slower kernel or smaller blocks. "
+              "Re-run with --clean-env to unset them for the benchmark only.")
+    cleaned = os.environ.get("CS231N_BENCH_CLEANED")
+    if cleaned:
+        print(f"(re-run with {cleaned} removed from the environment)")
+    print(f"median of {args.repeat} runs, all candidates timed round-robin; "
+          f"naive timed on {args.naive_n} images and scaled")
+
+    dtypes = [getattr(np, d.strip()) for d in args.dtypes.split(",") if d.strip()]
+    header = (f"{'layer':<5} {'dtype':<7} {'method':<8} {'fwd ms':>7} {'bwd ms':>7} "
+              f"{'fwd GF/s':>8} {'%peak':>6} {'f+b GF/s':>8} {'%peak':>6} {'x naive':>8}")
+    if torch is not None:
+        header += f" {'torch f':>8} {'torch f+b':>9} {'f/torch':>7} {'f+b/torch':>9}"
+    for dtype in dtypes:
+        peak = matmul_peak(dtype, args.repeat)
+        print(f"\n{np.dtype(dtype).name}: matmul peak {peak:.1f} GFLOP/s (1024x1024 @ 1024x1024, "
+              "this run)")
+        print(header)
+        for name in args.layers:
+            if name not in LAYERS:
+                raise SystemExit(f"unknown layer {name!r}; choose from {''.join(LAYERS)}")
+            r = bench_layer(name, dtype, args, torch)
+            line = (f"{name + ' ':<5} {r['dtype']:<7} {r['method']:<8} {r['fwd_ms']:7.2f} "
+                    f"{r['bwd_ms']:7.2f} {r['fwd_gflops']:8.1f} {100 * r['fwd_gflops'] / peak:5.0f}% "
+                    f"{r['fwd_bwd_gflops']:8.1f} {100 * r['fwd_bwd_gflops'] / peak:5.0f}% "
+                    f"{r['x_naive']:8.0f}")
+            if torch is not None:
+                line += (f" {r['torch_fwd_ms']:8.2f} {r['torch_fwd_bwd_ms']:9.2f} "
+                         f"{r['fwd_vs_torch']:7.2f} {r['fwd_bwd_vs_torch']:9.2f}")
+            print(line, flush=True)
+    print("\nlayers: " + "; ".join(
+        f"{k}: N{v[0]} C{v[1]} {v[2]}x{v[3]} F{v[4]} {v[5]}x{v[6]} stride {v[7]} pad {v[8]}"
+        for k, v in LAYERS.items()))
+    print("x naive: naive loops' time / ours (forward + backward); f/torch, f+b/torch: our "
+          "time / PyTorch's (below 1 means faster)")
+
+
+if __name__ == "__main__":
+    main()
