@@ -5,7 +5,7 @@ import os
 
 import numpy as np
 import pytest
-from hypothesis import assume, given, settings, strategies as st
+from hypothesis import assume, example, given, settings, strategies as st
 
 from cs231n_lib import layers as L
 from cs231n_lib.gradcheck import eval_numerical_gradient, eval_numerical_gradient_array, rel_error
@@ -18,7 +18,7 @@ from cs231n_lib.gradcheck import eval_numerical_gradient, eval_numerical_gradien
 _SWEEP = os.environ.get("LIB_MAX_EXAMPLES")
 FEW = settings(max_examples=int(_SWEEP or 12), deadline=None, derandomize=not _SWEEP,
                database=None)
-sizes = st.integers(1, 6)          # batch size 1 and odd sizes included
+sizes = st.integers(1, 6)  # batch size 1 and odd sizes; @example pins some of them
 seeds = st.integers(0, 2**32 - 1)
 TOL = 1e-7
 
@@ -37,6 +37,8 @@ def away_from_zero(x, gap=0.05):
 
 @FEW
 @given(N=sizes, dims=st.lists(sizes, min_size=1, max_size=3), M=sizes, seed=seeds)
+@example(N=1, dims=[3, 5], M=1, seed=0)
+@example(N=5, dims=[7], M=3, seed=1)
 def test_affine_backward(N, dims, M, seed):
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((N, *dims))
@@ -80,6 +82,8 @@ ELEMENTWISE = {
 @pytest.mark.parametrize("name", ELEMENTWISE)
 @FEW
 @given(shape=st.lists(sizes, min_size=1, max_size=3), seed=seeds)
+@example(shape=[1], seed=0)
+@example(shape=[5, 3, 1], seed=1)
 def test_activation_backward(name, shape, seed):
     forward, backward, reference, kink = ELEMENTWISE[name]
     rng = np.random.default_rng(seed)
@@ -138,6 +142,8 @@ def test_activation_rejects_bad_input(name):
 
 @FEW
 @given(N=sizes, D=sizes, K=st.integers(1, 4), M=sizes, seed=seeds)
+@example(N=1, D=3, K=3, M=5, seed=0)
+@example(N=5, D=1, K=2, M=3, seed=2)
 def test_maxout_backward(N, D, K, M, seed):
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((N, D))
@@ -175,6 +181,8 @@ def test_maxout_dtype_and_bad_shapes(rng):
 
 @FEW
 @given(N=sizes, D=sizes, p=st.sampled_from([0.3, 0.5, 0.9, 1.0]), seed=seeds)
+@example(N=1, D=1, p=0.5, seed=0)
+@example(N=5, D=3, p=0.3, seed=1)
 def test_dropout_backward(N, D, p, seed):
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((N, D))
@@ -248,6 +256,9 @@ def _norm_inputs(rng, N, D):
 @pytest.mark.parametrize("backward", [L.batchnorm_backward, L.batchnorm_backward_alt])
 @FEW
 @given(N=sizes, D=sizes, seed=seeds)
+@example(N=1, D=3, seed=0)
+@example(N=2, D=5, seed=1)
+@example(N=5, D=3, seed=2)
 def test_batchnorm_backward(backward, N, D, seed):
     rng = np.random.default_rng(seed)
     x, gamma, beta, dout = _norm_inputs(rng, N, D)
@@ -330,6 +341,9 @@ def test_batchnorm_bad_input():
 
 @FEW
 @given(N=sizes, D=st.integers(2, 7), seed=seeds)
+@example(N=1, D=5, seed=0)
+@example(N=3, D=2, seed=1)
+@example(N=5, D=7, seed=2)
 def test_layernorm_backward(N, D, seed):
     rng = np.random.default_rng(seed)
     x, gamma, beta, dout = _norm_inputs(rng, N, D)
@@ -366,6 +380,8 @@ def test_layernorm_bad_input():
 
 @FEW
 @given(N=sizes, C=st.integers(2, 7), seed=seeds)
+@example(N=1, C=3, seed=0)
+@example(N=5, C=7, seed=1)
 def test_softmax_loss_gradient(N, C, seed):
     rng = np.random.default_rng(seed)
     x, y = rng.standard_normal((N, C)), rng.integers(C, size=N)
@@ -377,6 +393,8 @@ def test_softmax_loss_gradient(N, C, seed):
 
 @FEW
 @given(N=sizes, C=st.integers(2, 7), seed=seeds)
+@example(N=1, C=3, seed=0)
+@example(N=5, C=7, seed=1)
 def test_svm_loss_gradient(N, C, seed):
     rng = np.random.default_rng(seed)
     x, y = rng.standard_normal((N, C)), rng.integers(C, size=N)
@@ -428,6 +446,41 @@ def test_losses_bad_input(loss_fn):
         loss_fn(np.zeros((0, 4)), np.zeros(0, int))
     with pytest.raises(ValueError, match=r"x must have 2 dimensions"):
         loss_fn(np.zeros(4), np.array([0]))
+
+
+# ------------------------------------------------------------------------- both dtypes
+
+
+def _layer_calls(rng, N, D, dtype):
+    """(name, forward output) for every layer on float inputs of the given dtype."""
+    a = lambda *shape: rng.standard_normal(shape).astype(dtype)
+    x, gamma, beta = a(N, D), a(D) + 1, a(D)
+    y = rng.integers(D, size=N)
+    yield "affine", L.affine_forward(x, a(D, 3), a(3))[0]
+    for name, (forward, _, _, _) in ELEMENTWISE.items():
+        yield name, forward(x)[0]
+    yield "maxout", L.maxout_forward(x, a(2, D, 3), a(2, 3))[0]
+    yield "dropout", L.dropout_forward(x, {"mode": "train", "p": 0.5, "seed": 0})[0]
+    yield "batchnorm", L.batchnorm_forward(x, gamma, beta, {"mode": "train"})[0]
+    yield "batchnorm_test", L.batchnorm_forward(
+        x, gamma, beta, {"mode": "test", "running_mean": a(D), "running_var": a(D) ** 2})[0]
+    yield "layernorm", L.layernorm_forward(x, gamma, beta, {})[0]
+    yield "softmax_loss", L.softmax_loss(x, y)[1]
+    yield "svm_loss", L.svm_loss(x, y)[1]
+
+
+@FEW
+@given(N=sizes, D=st.integers(2, 6), seed=seeds)
+@example(N=1, D=3, seed=0)
+def test_every_forward_in_float32_and_float64(N, D, seed):
+    out64 = dict(_layer_calls(np.random.default_rng(seed), N, D, np.float64))
+    out32 = dict(_layer_calls(np.random.default_rng(seed), N, D, np.float32))
+    for name in out64:
+        assert out64[name].dtype == np.float64, name
+        assert out32[name].dtype == np.float32, name
+        # float32 inputs are float64 inputs rounded to 24 bits; outputs agree to ~1e-5.
+        np.testing.assert_allclose(out32[name], out64[name], rtol=2e-4, atol=2e-4,
+                                   err_msg=name)
 
 
 # ------------------------------------------------------------------------- against PyTorch
