@@ -249,3 +249,28 @@ def test_progress_disabled_is_silent(capsys):
 
 def test_format_time():
     assert (format_time(5), format_time(65), format_time(3725)) == ("0:05", "1:05", "1:02:05")
+
+
+@pytest.mark.slow
+def test_progress_in_a_real_kernel(tmp_path):
+    # One display area updated in place, the log lines as stdout, nothing on stderr
+    # (nbgrader zeroes a cell that writes to stderr).
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(
+        "from cs231n_lib.data import load_digits\n"
+        "from cs231n_lib.models import FullyConnectedNet\n"
+        "from cs231n_lib.solver import Solver\n"
+        "d = load_digits(num_train=200, flatten=True)\n"
+        "model = FullyConnectedNet([20], input_dim=64, num_classes=10, seed=0)\n"
+        "Solver(model, d, num_epochs=2, batch_size=50, print_every=4, seed=0).train()\n")]
+    nbclient.NotebookClient(nb, timeout=120, kernel_name="python3").execute(cwd=str(tmp_path))
+    outputs = nb.cells[0].outputs
+    displays = [o for o in outputs if o.output_type == "display_data"]
+    assert len(displays) == 1
+    assert "8/8" in displays[0].data["text/plain"]
+    assert "<progress" in displays[0].data["text/html"]
+    streams = [o for o in outputs if o.output_type == "stream"]
+    assert {o.name for o in streams} == {"stdout"}
+    assert "(Epoch 2 / 2) train acc:" in "".join(o.text for o in streams)
