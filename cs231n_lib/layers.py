@@ -295,7 +295,8 @@ def dropout_forward(x, dropout_param):
     p, mode = dropout_param["p"], dropout_param["mode"]
     check_mode(mode, "dropout")
     if not 0 < p <= 1:
-        raise ValueError(f"dropout_param['p'] is the keep probability and must be in (0, 1], got {p}")
+        raise ValueError(f"dropout_param['p'] is the keep probability and must be in (0, 1], "
+                         f"got {p}")
     x = check_array(x, "dropout_forward: x")
     if mode == "train":
         rng = np.random.default_rng(dropout_param.get("seed"))

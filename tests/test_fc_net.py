@@ -98,6 +98,18 @@ def test_seed_makes_the_net_deterministic():
     assert a.loss(X, y)[0] == b.loss(X, y)[0] == a.loss(X, y)[0]
 
 
+def test_unfixed_dropout_masks_vary_per_call_yet_are_deterministic_under_seed():
+    X, y = small_problem()
+    kw = dict(hidden_dims=[50], input_dim=D, num_classes=C, dropout_keep_ratio=0.5, seed=2,
+              fix_dropout_masks=False)
+    a, b = FullyConnectedNet(**kw), FullyConnectedNet(**kw)
+    losses_a = [a.loss(X, y)[0] for _ in range(3)]
+    assert losses_a == [b.loss(X, y)[0] for _ in range(3)]
+    assert len(set(losses_a)) == 3
+    fixed = FullyConnectedNet(**dict(kw, fix_dropout_masks=None))  # the default with a seed
+    assert fixed.loss(X, y)[0] == fixed.loss(X, y)[0]
+
+
 def test_dropout_without_seed_draws_new_masks_and_test_mode_is_deterministic():
     X, y = small_problem()
     model = FullyConnectedNet([50], input_dim=D, num_classes=C, dropout_keep_ratio=0.5)

@@ -436,7 +436,8 @@ def test_losses_at_uniform_scores_and_float32(loss_fn, rng):
 @pytest.mark.parametrize("loss_fn", [L.softmax_loss, L.svm_loss])
 def test_losses_bad_input(loss_fn):
     x = np.zeros((3, 4))
-    with pytest.raises(ValueError, match=r"y must have shape \(3,\) to match the scores, got \(2,\)"):
+    with pytest.raises(ValueError,
+                       match=r"y must have shape \(3,\) to match the scores, got \(2,\)"):
         loss_fn(x, np.array([0, 1]))
     with pytest.raises(ValueError, match=r"labels outside \[0, 4\): min 0, max 4"):
         loss_fn(x, np.array([0, 1, 4]))

@@ -38,10 +38,14 @@ class FullyConnectedNet:
     - reg: L2 strength.
     - init: 'he' (variance 2/fan_in), 'xavier' (1/fan_in) or a float, the std of the weights.
     - dtype: numpy float type of the parameters and computations (float64 for gradient checks).
-    - seed: makes the net deterministic: the weights are drawn from a Generator seeded with it,
-      and, as in CS231n, every training-mode dropout mask is drawn from this same seed, so
-      repeated loss calls see the same function (gradient checks need that). With seed=None
-      the masks come from `self.rng`, a fresh stream that a checkpoint can save.
+    - seed: makes the net deterministic: the weights (and dropout masks) are drawn from
+      `self.rng`, a Generator seeded with it.
+    - fix_dropout_masks: True draws every training-mode dropout mask from the same seed, so
+      repeated loss calls see the same function: gradient checks need that, training does
+      not want it (the net would always drop the same units). False draws fresh masks from
+      `self.rng` at each call (deterministic under seed all the same). None, the default,
+      means True when a seed is given, as CS231n's FullyConnectedNet does: pass False to
+      train with dropout and a seed.
 
     Attributes: params (dict of arrays), bn_params (list of dicts, one per hidden layer, holding
     the mode and for batchnorm the running averages), dropout_param, rng.
@@ -49,7 +53,7 @@ class FullyConnectedNet:
 
     def __init__(self, hidden_dims, input_dim=3 * 32 * 32, num_classes=10, activation="relu",
                  normalization=None, dropout_keep_ratio=1, reg=0.0, init="he",
-                 dtype=np.float64, seed=None):
+                 dtype=np.float64, seed=None, fix_dropout_masks=None):
         hidden_dims = list(hidden_dims)
         for name, value in [("input_dim", input_dim), ("num_classes", num_classes)] + [
                 (f"hidden_dims[{i}]", h) for i, h in enumerate(hidden_dims)]:
@@ -108,8 +112,11 @@ class FullyConnectedNet:
         self.dropout_param = {}
         if self.use_dropout:
             self.dropout_param = {"mode": "train", "p": dropout_keep_ratio}
-            if seed is not None:
-                self.dropout_param["seed"] = seed
+            if fix_dropout_masks is None:
+                fix_dropout_masks = seed is not None
+            if fix_dropout_masks:
+                self.dropout_param["seed"] = (seed if seed is not None
+                                              else int(self.rng.integers(2**63)))
         self.bn_params = [{"mode": "train"} for _ in range(self.num_layers - 1)]
 
     def loss(self, X, y=None):
