@@ -16,10 +16,14 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 
 
-def lab_command(port, token=None, open_browser=True, notebook_dir=REPO / "notebooks", extra=()):
+def lab_command(port, token=None, open_browser=True, notebook_dir=REPO, extra=()):
     """The argv and environment that start JupyterLab with the course configuration."""
-    argv = [sys.executable, "-m", "jupyterlab", f"--port={port}",
-            f"--ServerApp.root_dir={Path(notebook_dir).resolve()}"]
+    root = Path(notebook_dir).resolve()
+    argv = [sys.executable, "-m", "jupyterlab", f"--port={port}", f"--ServerApp.root_dir={root}"]
+    if root == REPO:
+        # The server's root is the repository, so nbgrader's formgrader can reach the course
+        # folder autograder/course; the file browser opens on the notebooks, in order.
+        argv.append("--LabApp.default_url=/lab/tree/notebooks")
     if token is not None:
         argv.append(f"--IdentityProvider.token={token}")
     if not open_browser:
@@ -38,8 +42,8 @@ def main(args=None):
     parser.add_argument("--port", type=int, default=8888)
     parser.add_argument("--token", help="access token (default: Jupyter makes one and prints the URL)")
     parser.add_argument("--no-browser", action="store_true", help="do not open a web browser")
-    parser.add_argument("--notebook-dir", default=str(REPO / "notebooks"),
-                        help="folder shown in the file browser (default: notebooks/)")
+    parser.add_argument("--notebook-dir", default=str(REPO),
+                        help="the server's root folder (default: the repository, opened on notebooks/)")
     opts, extra = parser.parse_known_args(args)
     argv, env = lab_command(opts.port, opts.token, not opts.no_browser, opts.notebook_dir, extra)
     if os.name == "posix":

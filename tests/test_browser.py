@@ -223,7 +223,7 @@ def test_student_day_in_jupyterlab(lab, page, student_copy):
         slider.first.wait_for(timeout=60_000)
         explorer.locator(".jp-OutputArea img").last.wait_for(timeout=60_000)
         assert "Loading widget" not in explorer.inner_text()
-        explorer.scroll_into_view_if_needed()
+        explorer.evaluate("el => el.scrollIntoView({block: 'start'})")
         shot(page, "01_explorer_rendered.png")
 
         # 2. Drag the input-scale slider's handle and wait for the figure to be redrawn.
