@@ -269,9 +269,15 @@ class Solver:
             if self.checkpoint_name is None:
                 raise ValueError("save_checkpoint: give a path or set checkpoint_name")
             path = f"{self.checkpoint_name}_epoch_{self.epoch}.pkl"
+        try:
+            payload = pickle.dumps(self.checkpoint())
+        except (pickle.PicklingError, AttributeError, TypeError) as e:
+            raise ValueError(f"save_checkpoint: the solver's state cannot be pickled ({e}); "
+                             f"an update_rule must be a module-level function, not a lambda"
+                             ) from e
         tmp = f"{path}.tmp"
         with open(tmp, "wb") as f:
-            pickle.dump(self.checkpoint(), f)
+            f.write(payload)
         os.replace(tmp, path)  # a crash mid-write never leaves a truncated checkpoint
         self.last_checkpoint = path
         return path

@@ -159,6 +159,17 @@ def test_checkpoint_contents(digits, tmp_path):
     assert "rng_state" in ckpt
 
 
+def test_checkpoint_with_a_custom_rule(digits, tmp_path):
+    from cs231n_lib.optim import sgd
+    solver = Solver(net(), digits, update_rule=sgd, num_epochs=1, verbose=False)
+    solver.train()
+    path = solver.save_checkpoint(tmp_path / "custom.pkl")
+    assert Solver.resume(path, net(), digits).update_rule is sgd
+    solver.update_rule = lambda w, dw, config=None: (w, config)
+    with pytest.raises(ValueError, match="cannot be pickled.*not a lambda"):
+        solver.save_checkpoint(tmp_path / "lambda.pkl")
+
+
 def test_resume_rejects_a_different_model(digits, tmp_path):
     _run(digits, net(), tmp_path, "ck", num_epochs=1)
     with pytest.raises(ValueError, match=r"do not match the checkpoint's: model \{W1: \(64, 30\)"):
