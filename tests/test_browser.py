@@ -79,7 +79,7 @@ def filled_in(student, source):
 
 
 @pytest.fixture(scope="module")
-def student_copy(tmp_path_factory):
+def student_copy(playwright_api, tmp_path_factory):
     """A fresh filled-in student copy of notebook 01 (Validate saves the file, so never reuse one)."""
     import nbformat
 
@@ -187,7 +187,7 @@ def figure_png(cell):
     return cell.locator(".jp-OutputArea img").last.screenshot()
 
 
-def test_student_day_in_jupyterlab(lab, page, student_copy):
+def test_student_day_in_jupyterlab(lab, page, student_copy, playwright_api):
     base, token = lab
     notebook, explorer_index = student_copy
     for old in ARTIFACTS.glob("*.png"):
@@ -213,16 +213,22 @@ def test_student_day_in_jupyterlab(lab, page, student_copy):
             "el => /\\[\\d+\\]/.test(el.innerText)",
             arg=explorer.locator(".jp-InputPrompt").element_handle(), timeout=RUN_TIMEOUT_MS)
         wait_for_idle_kernel(page)
-        errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
-                              " .ansi-red-fg, .jp-OutputArea-output .jp-RenderedText"
-                              "[data-mime-type='application/vnd.jupyter.error']")
+        # JupyterLab shows errors and warnings alike as stderr; only errors carry a traceback.
+        errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']",
+                              has_text="Traceback (most recent call last)")
         assert errors.count() == 0, f"a cell raised: {errors.first.inner_text()[:2000]}"
 
         slider = explorer.locator(".widget-slider", has=page.locator(".widget-label",
                                                                     has_text=re.compile("scale", re.I)))
-        slider.first.wait_for(timeout=60_000)
-        explorer.locator(".jp-OutputArea img").last.wait_for(timeout=60_000)
-        assert "Loading widget" not in explorer.inner_text()
+        try:
+            slider.first.wait_for(timeout=60_000)
+            explorer.locator(".jp-OutputArea img").last.wait_for(timeout=60_000)
+        except playwright_api.TimeoutError:
+            shown = explorer.locator(".jp-Cell-outputWrapper").inner_text()
+            raise AssertionError(f"the explorer shows no input-scale slider and figure; its output "
+                                 f"reads: {shown[-1000:]!r}") from None
+        shown = explorer.inner_text()
+        assert "Loading widget" not in shown and "Error displaying widget" not in shown, shown
         explorer.evaluate("el => el.scrollIntoView({block: 'start'})")
         shot(page, "01_explorer_rendered.png")
 
