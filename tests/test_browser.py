@@ -182,9 +182,12 @@ def menu(page, top, item):
     page.locator(".lm-Menu-itemLabel", has_text=re.compile(f"^{re.escape(item)}$")).click()
 
 
-def figure_png(cell):
-    """The explorer's figure as PNG bytes, captured from the rendered page."""
-    return cell.locator(".jp-OutputArea img").last.screenshot()
+def figure(cell):
+    """The explorer's figure: the image data the kernel sent (its data: URL), once it is painted."""
+    img = cell.locator(".jp-OutputArea img").last
+    img.page.wait_for_function("img => img.complete && img.naturalWidth > 0",
+                               arg=img.element_handle(), timeout=60_000)
+    return img.get_attribute("src")
 
 
 def test_student_day_in_jupyterlab(lab, page, student_copy, playwright_api):
@@ -233,7 +236,8 @@ def test_student_day_in_jupyterlab(lab, page, student_copy, playwright_api):
         shot(page, "01_explorer_rendered.png")
 
         # 2. Drag the input-scale slider's handle and wait for the figure to be redrawn.
-        before = figure_png(explorer)
+        before = figure(explorer)
+        before_png = explorer.locator(".jp-OutputArea img").last.screenshot()
         readout = slider.first.locator(".widget-readout")
         value_before = readout.inner_text() if readout.count() else None
         handle = slider.first.locator(".noUi-handle")
@@ -244,22 +248,24 @@ def test_student_day_in_jupyterlab(lab, page, student_copy, playwright_api):
         page.mouse.move(track["x"] + 0.9 * track["width"], box["y"] + box["height"] / 2, steps=10)
         page.mouse.up()
         deadline = time.monotonic() + 60
-        while (after := figure_png(explorer)) == before:
+        while figure(explorer) == before:
             assert time.monotonic() < deadline, "the figure did not change after moving the slider"
             time.sleep(0.5)
         wait_for_idle_kernel(page)
-        after = figure_png(explorer)
-        assert after != before
+        assert figure(explorer) != before
+        after_png = explorer.locator(".jp-OutputArea img").last.screenshot()
+        assert after_png != before_png, "new image data, but the page shows the same picture"
         if value_before is not None:
             assert readout.inner_text() != value_before
-        (ARTIFACTS / "02a_figure_before.png").write_bytes(before)
-        (ARTIFACTS / "02b_figure_after.png").write_bytes(after)
+        (ARTIFACTS / "02a_figure_before.png").write_bytes(before_png)
+        (ARTIFACTS / "02b_figure_after.png").write_bytes(after_png)
         shot(page, "02_slider_moved.png")
 
         # 3. Validate (it saves the notebook, then nbgrader runs it in the server).
         page.locator("jp-button.validate-button").click()
+        page.locator(".jp-Dialog").wait_for(timeout=VALIDATE_TIMEOUT_MS)
         message = page.locator(".jp-Dialog #validation-message")
-        message.wait_for(timeout=VALIDATE_TIMEOUT_MS)
+        assert message.count() == 1, page.locator(".jp-Dialog").inner_text()
         text = message.inner_text()
         note = message.evaluate("el => getComputedStyle(el, '::after').content")
         shot(page, "03_validate_result.png")
