@@ -1,0 +1,326 @@
+"""nbgrader preprocessors that make autograding honest, registered through nbgrader's config.
+
+Autograding (``Autograde.autograde_preprocessors``):
+
+* :class:`GuardedExecute` -- nbgrader's ``Execute``, except that a cell that outlives its timeout
+  *and ignores the interrupt* (or kills the kernel) fails on its own: the kernel is stopped, the
+  cells after it are marked "not run", and grading goes on instead of aborting the submission.
+* :class:`StderrToStdout` -- nbgrader zeroes any graded cell that wrote to stderr (a harmless
+  warning); stderr is shown as ordinary output instead.
+* :class:`OutsideChecks` -- the verdict of the checks run outside the student's kernel
+  (:mod:`autograder.sandbox`): a visible test cell fails when its ``hidden=False`` checks fail
+  outside even if it passed in the kernel; a hidden test cell scores its points times the fraction
+  of hidden checks passed (an ``execute_result``, which nbgrader reads as partial credit) and
+  shows one line per check and the hints for recognised mistakes; an exercise whose solution calls
+  a library function that solves it scores 0, with a message saying so.
+
+Feedback (``GenerateFeedback.preprocessors``):
+
+* :class:`HideHiddenTests` -- hidden test code and anything echoing it (tracebacks) never reach
+  the feedback HTML.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbclient.util import ensure_async, run_sync
+from nbformat.v4 import new_output
+from traitlets import Float, List, Unicode
+
+from nbgrader.preprocessors import Execute, NbGraderPreprocessor
+
+from autograder.restore import grade_id, is_solution
+
+HIDDEN_BEGIN = "BEGIN HIDDEN TESTS"
+HIDDEN_END = "END HIDDEN TESTS"
+GRADE_ID = re.compile(r"^(?P<exercise>.+)-(?P<kind>visible(?:-\d+)?|hidden)$")
+
+
+def error_output(ename: str, message: str):
+    return new_output("error", ename=ename, evalue=message, traceback=[f"{ename}: {message}"])
+
+
+def notes_of(resources) -> list[str]:
+    return resources.setdefault("autograder", {}).setdefault("notes", [])
+
+
+class GuardedExecute(Execute):
+    """``Execute`` that survives a kernel that will not stop or that dies."""
+
+    def preprocess(self, nb, resources=None, km=None):
+        self._stopped_reason = None
+        self._notes = notes_of(resources if resources is not None else {})
+        return super().preprocess(nb, resources, km)
+
+    async def async_execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
+        if getattr(self, "_stopped_reason", None) is not None:
+            if cell.cell_type == "code" and cell.source.strip():
+                cell.outputs = [error_output("NotRun", self._stopped_reason)]
+            return cell
+        try:
+            return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
+        except CellTimeoutError:
+            message = (f"this cell ran longer than {self.timeout} s and did not stop when "
+                       "interrupted, so its kernel was stopped; the cells after it were not run")
+            cell.outputs.append(error_output("CellTimeoutError", message))
+            self._stopped_reason = "not run: an earlier cell would not stop and its kernel was stopped"
+            self._notes.append(f"cell {cell_index + 1} ran past the {self.timeout} s limit and ignored "
+                               "the interrupt: the kernel was stopped there")
+            try:
+                await ensure_async(self.km.shutdown_kernel(now=True))
+            except Exception:  # already gone is fine
+                pass
+            return cell
+        except DeadKernelError:
+            message = ("the kernel died while running this cell (the memory cap, a crash, or an "
+                       "exit); the cells after it were not run")
+            cell.outputs.append(error_output("DeadKernelError", message))
+            self._stopped_reason = "not run: the kernel died in an earlier cell"
+            self._notes.append(f"the kernel died in cell {cell_index + 1}")
+            return cell
+
+    execute_cell = run_sync(async_execute_cell)
+
+
+class StderrToStdout(NbGraderPreprocessor):
+    """Show stderr as ordinary output, so a warning does not zero a correct answer."""
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type == "code":
+            for output in cell.outputs:
+                if output.output_type == "stream" and output.name == "stderr":
+                    output.name = "stdout"
+        return cell, resources
+
+
+@dataclass
+class Verdict:
+    """An exercise judged outside the kernel."""
+
+    exercise: str
+    visible_ok: bool = True
+    hidden_passed: int = 0
+    hidden_total: int = 0
+    lines: list[str] = field(default_factory=list)          # one per check, for the feedback
+    visible_failures: list[str] = field(default_factory=list)
+    hints: list[str] = field(default_factory=list)
+    forbidden: list[str] = field(default_factory=list)
+    zero_reason: str = ""                                     # set: the exercise earns nothing
+    summary: str = ""                                         # why points were lost, one line
+
+    @property
+    def hidden_fraction(self) -> float:
+        if self.hidden_total == 0:
+            return 1.0 if self.visible_ok else 0.0
+        return self.hidden_passed / self.hidden_total
+
+
+def judge(exercises, outside) -> dict[str, Verdict]:
+    """Compare the child's outputs with the reference outputs computed here."""
+    from autograder.exercise import compare, diagnose, expected_outputs
+
+    verdicts = {}
+    for ex in exercises:
+        v = Verdict(ex.name)
+        actual = {}
+        cell_error = outside.cell_errors.get(ex.name)
+        if cell_error:
+            v.lines.append(f"your {ex.name} cell, run on its own: {cell_error}")
+        for check in ex.checks:
+            key = f"{ex.name}/{check.name}"
+            got = outside.outputs.get(key)
+            if got is None:
+                ok, why = False, outside.errors.get(key) or outside.errors.get("*") or "failed"
+                undefined = re.fullmatch(r"raised KeyError: '(\w+)'", why)
+                if undefined:
+                    why = f"{undefined[1]} is not defined (its cell did not run to the end)"
+            else:
+                actual[check.name] = got
+                ok, why = compare(expected_outputs(ex, check), got, check.tol)
+            label = "visible check" if not check.hidden else "check"
+            v.lines.append(f"{'ok  ' if ok else 'FAIL'} {label} {check.name}" + (f": {why}" if why else ""))
+            if check.hidden:
+                v.hidden_total += 1
+                v.hidden_passed += ok
+            elif not ok:
+                v.visible_ok = False
+                v.visible_failures.append(f"{check.name}: {why}")
+        if outside.calls.get(ex.name):
+            v.forbidden = list(outside.calls[ex.name])
+            v.zero_reason = (f"your {ex.name} calls {', '.join(v.forbidden)}: write it yourself; "
+                             "0 points for this exercise")
+        elif outside.tampered:
+            v.zero_reason = ("your code switched off the grader's watch on library calls; "
+                             "0 points for this exercise")
+        if v.zero_reason:
+            v.visible_ok, v.hidden_passed = False, 0
+        elif v.hidden_passed < v.hidden_total or not v.visible_ok:
+            try:
+                v.hints = diagnose(ex, actual)
+            except Exception as exc:  # a broken catalogue entry must not stop grading
+                v.lines.append(f"(hints unavailable: {type(exc).__name__})")
+        if v.zero_reason:
+            v.summary = v.zero_reason
+        elif cell_error:
+            v.summary = f"your {ex.name} cell, run on its own: {cell_error}"
+        elif not v.visible_ok:
+            v.summary = f"{ex.name}: visible checks failed outside your kernel ({v.visible_failures[0]})"
+        elif v.hidden_passed < v.hidden_total:
+            v.summary = f"{ex.name}: {v.hidden_total - v.hidden_passed} of {v.hidden_total} hidden checks failed"
+        if v.hints and v.summary:
+            v.summary += f" -- hint: {v.hints[0]}"
+        verdicts[ex.name] = v
+    return verdicts
+
+
+def _passed_in_kernel(cell) -> bool:
+    return not any(o.output_type == "error" for o in cell.outputs)
+
+
+class OutsideChecks(NbGraderPreprocessor):
+    """Apply the checks run outside the kernel to the test cells' outcomes."""
+
+    exercise_modules = List(Unicode(), help="Extra exercise module files (tests)").tag(config=True)
+    timeout = Float(30, help="Seconds each cell or check may run outside the kernel").tag(config=True)
+    report_dir = Unicode("", help="Folder for a JSON report per notebook").tag(config=True)
+
+    def preprocess(self, nb, resources):
+        from autograder.sandbox import exercises_for, run_outside
+
+        info = resources["nbgrader"]
+        exercises = exercises_for(info["assignment"], self.exercise_modules) or \
+            exercises_for(info["notebook"], self.exercise_modules)
+        verdicts: dict[str, Verdict] = {}
+        if exercises:
+            setup = next((c.source for c in nb.cells if grade_id(c) == "setup"), None)
+            if setup is None:
+                setup = next((c.source for c in nb.cells if c.cell_type == "code"), "")
+            cells = [(grade_id(c), c.source) for c in nb.cells
+                     if c.cell_type == "code" and is_solution(c) and grade_id(c)]
+            cwd = resources.get("metadata", {}).get("path") or os.getcwd()
+            outside = run_outside(info["assignment"], setup, cells, self.exercise_modules,
+                                  cwd=cwd, timeout=self.timeout)
+            verdicts = judge(exercises, outside)
+            for cell in nb.cells:
+                self._apply(cell, verdicts)
+        if self.report_dir:
+            report = {"notes": notes_of(resources),
+                      "exercises": {name: asdict(v) for name, v in verdicts.items()}}
+            path = Path(self.report_dir) / f"{info['notebook']}.outside.json"
+            path.write_text(json.dumps(report, indent=1))
+        return nb, resources
+
+    def _apply(self, cell, verdicts) -> None:
+        match = GRADE_ID.match(grade_id(cell) or "")
+        if cell.cell_type != "code" or not match or match["exercise"] not in verdicts:
+            return
+        v = verdicts[match["exercise"]]
+        points = float(cell.metadata["nbgrader"].get("points", 0))
+        if match["kind"] == "hidden":
+            kernel_ok = _passed_in_kernel(cell)
+            text = "\n".join(v.lines + [f"hint: {h}" for h in v.hints])
+            outputs = [new_output("stream", name="stdout", text=text + "\n")]
+            if v.zero_reason:
+                outputs.append(error_output("ForbiddenCall" if v.forbidden else "GraderTampering",
+                                            v.zero_reason))
+            else:
+                score = min(points, round(points * v.hidden_fraction, 6))
+                summary = (f"hidden checks: {v.hidden_passed} of {v.hidden_total} passed -> "
+                           f"{score:g} of {points:g} points")
+                if not kernel_ok:
+                    summary += " (this cell raised in your kernel; the score comes from the checks above)"
+                outputs[0].text += summary + "\n"
+                outputs.append(new_output("execute_result", data={"text/plain": repr(score)},
+                                          execution_count=cell.get("execution_count")))
+            cell.outputs = outputs
+        else:
+            if v.zero_reason:
+                cell.outputs.append(error_output("ForbiddenCall" if v.forbidden else "GraderTampering",
+                                                 v.zero_reason))
+            elif not v.visible_ok and _passed_in_kernel(cell):
+                cell.outputs.append(error_output(
+                    "OutsideCheckFailed",
+                    f"this cell passed in your kernel, but the same checks failed when the grader "
+                    f"re-ran your {v.exercise} on its own: " + "; ".join(v.visible_failures)))
+
+
+class HideHiddenTests(NbGraderPreprocessor):
+    """Remove hidden test code, and every output line that echoes it, from the feedback."""
+
+    # GenerateFeedback hands this HTML-export option to every preprocessor it runs.
+    display_data_priority = List(Unicode()).tag(config=True)
+
+    def preprocess(self, nb, resources):
+        hidden_lines = set()
+        for cell in nb.cells:
+            inside = False
+            for line in cell.source.splitlines():
+                if HIDDEN_BEGIN in line:
+                    inside = True
+                elif HIDDEN_END in line:
+                    inside = False
+                elif inside and line.strip():
+                    hidden_lines.add(line.strip())
+        for cell in nb.cells:
+            is_hidden = HIDDEN_BEGIN in cell.source or (grade_id(cell) or "").endswith("-hidden")
+            if is_hidden:
+                kept, inside = [], False
+                for line in cell.source.splitlines():
+                    if HIDDEN_BEGIN in line:
+                        inside = True
+                        kept.append("# (the hidden checks ran here; their code is not shown)")
+                    elif HIDDEN_END in line:
+                        inside = False
+                    elif not inside:
+                        kept.append(line)
+                cell.source = "\n".join(kept)
+            if cell.cell_type == "code":
+                for output in cell.outputs:
+                    if output.output_type == "error" and is_hidden:
+                        output.traceback = [f"{output.ename}: {output.evalue}"]
+                    _scrub(output, hidden_lines)
+        return nb, resources
+
+
+def _scrub(output, hidden_lines) -> None:
+    def clean(text):
+        if isinstance(text, list):
+            text = "".join(text)
+        return "\n".join(line for line in text.split("\n")
+                         if not any(h in line for h in hidden_lines))
+
+    if not hidden_lines:
+        return
+    if output.output_type == "stream":
+        output.text = clean(output.text)
+    elif output.output_type == "error":
+        output.traceback = [clean(line) for line in output.traceback]
+        output.evalue = clean(output.evalue)
+    elif "data" in output:
+        for mime, value in list(output.data.items()):
+            if mime.startswith("text/") or mime.endswith("json"):
+                if isinstance(value, (str, list)):
+                    output.data[mime] = clean(value)
+
+
+def autograde_preprocessors() -> list:
+    from nbconvert.preprocessors import ClearMetadataPreprocessor
+    from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, IgnorePattern,
+                                        LimitOutput, SaveAutoGrades)
+
+    return [GuardedExecute, StderrToStdout, OutsideChecks, IgnorePattern,
+            ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades, AssignLatePenalties,
+            CheckCellMetadata]
+
+
+def feedback_preprocessors() -> list:
+    from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+    from nbgrader.preprocessors import GetGrades
+
+    return [HideHiddenTests, GetGrades, CSSHTMLHeaderPreprocessor]
