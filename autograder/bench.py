@@ -1,0 +1,204 @@
+"""``python -m autograder bench``: how fast a class is graded, serially and on every core.
+
+A class of K students (correct, blank and partly wrong submissions in turn, built from the source
+notebooks) hands in the chosen assignments in a throw-away course. The class is graded twice
+from the same starting point -- once serially, once with all workers (a local process pool, or a
+Dask cluster with ``--scheduler``) -- and the two gradings must agree. Printed:
+
+* throughput: submissions per minute, per minute per core, and the speed-up over serial, both
+  for the grading itself (the part that runs in parallel) and end to end (with the feedback
+  pages and the CSV export, which the single writer produces afterwards);
+* for each notebook, where a submission's grading time goes: the notebook's own execution
+  (the time its cells ran in the kernel, from the timing nbclient records in every executed
+  cell's metadata) against everything else -- starting the grading process, nbgrader and the
+  kernel, the checks run outside the kernel, the scratch course and gradebook -- measured as
+  the rest of the submission's wall time inside ``grade_submission``.
+
+Timings depend on what else the machine is doing; the load average is printed with them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import nbformat
+
+from autograder.classroom import blank, correct, hand_in, partly_wrong, read_pair
+from autograder.course import Course
+from autograder.grading import (
+    GradingOptions,
+    Recorder,
+    SubmissionJob,
+    SubmissionResult,
+    export_grades,
+    grade_submission,
+    write_feedback,
+)
+from autograder.parallel import Executor, SerialExecutor, available_cores, make_executor, run_all
+
+KINDS = (("correct", correct), ("blank", blank), ("partly_wrong", partly_wrong))
+BLAS_SLOWDOWNS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+
+def build_class(course: Course, assignments: list[str], students: int) -> dict[str, str]:
+    """K students, the kinds in turn, each handing in every assignment: {student: kind}."""
+    if students < 1:
+        raise ValueError(f"--students must be at least 1, got {students}")
+    kinds = {f"s{i + 1:03d}_{KINDS[i % len(KINDS)][0]}": KINDS[i % len(KINDS)] for i in range(students)}
+    for assignment in assignments:
+        source, release = read_pair(course, assignment)
+        for student, (_, build) in kinds.items():
+            hand_in(course, student, assignment, build(source, release))
+    return {student: kind for student, (kind, _) in kinds.items()}
+
+
+@dataclass
+class Run:
+    label: str
+    cores: int
+    grading: float       # seconds for grade_submission over the class, results merged
+    total: float         # ... plus feedback pages and grades.csv
+    results: list[SubmissionResult]
+
+
+def grade_timed(course: Course, assignments: list[str], options: GradingOptions,
+                executor: Executor, label: str, cores: int) -> Run:
+    """The steps of ``grade_class``, with the parallel part timed on its own."""
+    jobs = [SubmissionJob(str(course.root), s, a, options) for s, a in course.submissions(assignments)]
+    recorder = Recorder(course)
+    start = time.monotonic()
+    run_all(grade_submission, jobs, recorder.merge, executor)
+    grading = time.monotonic() - start
+    problems = write_feedback(course, recorder.results)
+    export_grades(course)
+    if problems:
+        raise RuntimeError("feedback failed for:\n" + "\n".join(problems))
+    return Run(label, cores, grading, time.monotonic() - start, recorder.results)
+
+
+def execution_seconds(result: SubmissionResult) -> float:
+    """Seconds the kernel spent running the submission's cells (nbclient's cell timings)."""
+    total = 0.0
+    for nb in result.notebooks.values():
+        if not nb.get("autograded"):
+            continue
+        for cell in nbformat.reads(nb["autograded"], as_version=4).cells:
+            timing = cell.get("metadata", {}).get("execution", {})
+            began, ended = timing.get("iopub.execute_input"), timing.get("shell.execute_reply")
+            if began and ended:
+                total += (datetime.fromisoformat(ended) - datetime.fromisoformat(began)).total_seconds()
+    return total
+
+
+def scores(run: Run) -> dict[tuple[str, str], float]:
+    return {(r.student, r.assignment): r.score for r in run.results}
+
+
+def throughput_table(runs: list[Run]) -> str:
+    serial = runs[0]
+    rows = [("run", "cores", "submissions", "grading s", "subs/min", "subs/min/core", "speed-up",
+             "end-to-end s", "speed-up")]
+    for run in runs:
+        n = len(run.results)
+        per_min = 60 * n / run.grading
+        rows.append((run.label, str(run.cores), str(n), f"{run.grading:.1f}", f"{per_min:.2f}",
+                     f"{per_min / run.cores:.2f}", f"{serial.grading / run.grading:.2f}x",
+                     f"{run.total:.1f}", f"{serial.total / run.total:.2f}x"))
+    return _table(rows)
+
+
+def breakdown_table(run: Run, kinds: dict[str, str]) -> str:
+    rows = [("notebook", "kind", "n", "per submission s", "own execution s", "start-up & rest s",
+             "dominated by")]
+    groups: dict[tuple[str, str], list[SubmissionResult]] = {}
+    for r in run.results:
+        groups.setdefault((r.assignment, kinds[r.student]), []).append(r)
+        groups.setdefault((r.assignment, "all"), []).append(r)
+    for (assignment, kind), results in sorted(groups.items()):
+        total = statistics.mean(r.seconds for r in results)
+        own = statistics.mean(execution_seconds(r) for r in results)
+        rows.append((assignment, kind, str(len(results)), f"{total:.2f}", f"{own:.2f}",
+                     f"{total - own:.2f}", "its own execution" if own > total - own else "start-up"))
+    return _table(rows)
+
+
+def _table(rows) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths)))
+             for row in rows]
+    lines.insert(1, "-" * len(lines[0]))
+    return "\n".join(lines)
+
+
+def blas_report() -> str:
+    """The BLAS settings this run grades under; the two slow-down variables are unset here."""
+    found = [f"{var}={os.environ.pop(var)} (unset for this run)" for var in BLAS_SLOWDOWNS
+             if var in os.environ]
+    try:
+        from threadpoolctl import threadpool_info
+
+        import numpy  # noqa: F401  (loads the BLAS threadpoolctl reports on)
+
+        libs = [f"{i.get('internal_api')} {i.get('version')} ({i.get('architecture')})"
+                for i in threadpool_info() if i.get("user_api") == "blas"]
+    except ImportError:
+        libs = ["threadpoolctl not installed"]
+    return "BLAS: " + ", ".join(libs + found) + "; one BLAS thread per grading kernel"
+
+
+def run(notebooks: str | os.PathLike | None = None, assignments: list[str] | None = None,
+        students: int = 24, workers: int | None = None, scheduler: str | None = None,
+        keep: str | None = None, options: GradingOptions = GradingOptions()) -> int:
+    print(blas_report())
+    folder = Path(keep).resolve() if keep else Path(tempfile.mkdtemp(prefix="bench-grade-"))
+    try:
+        course = Course(folder / "prepared", notebooks)
+        assignments = assignments or course.available_assignments()[:1]
+        if not assignments:
+            raise ValueError(f"no assignment notebooks found under {course.notebooks}")
+        start = time.monotonic()
+        course.release(assignments)
+        kinds = build_class(course, assignments, students)
+        print(f"released {', '.join(assignments)} and handed in {students} students "
+              f"({', '.join(k for k, _ in KINDS)} in turn) in {time.monotonic() - start:.1f} s")
+
+        runs = []
+        for label, executor, cores in _executors(workers, scheduler):
+            with executor:
+                graded = Course(folder / label.split()[0], course.notebooks)
+                shutil.copytree(course.root, graded.root)
+                load = os.getloadavg()[0]
+                print(f"grading with {executor.describe()} (load average {load:.1f}) ...", flush=True)
+                runs.append(grade_timed(graded, assignments, options, executor, label, cores))
+        same = scores(runs[0]) == scores(runs[-1])
+        print()
+        print(throughput_table(runs))
+        print(f"\nsame scores in every run: {'yes' if same else 'NO'}; "
+              f"load average now {os.getloadavg()[0]:.1f} on {available_cores()} cores")
+        print("\nwhere the time of one submission goes (serial run):")
+        print(breakdown_table(runs[0], kinds))
+        return 0 if same else 1
+    finally:
+        if keep:
+            print(f"courses kept in {folder}")
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _executors(workers: int | None, scheduler: str | None):
+    """(label, executor, cores) for the serial yardstick, then for all workers."""
+    yield "serial", SerialExecutor(), 1
+    if scheduler:
+        executor = make_executor(workers, scheduler)
+        yield f"dask ({executor.workers} workers)", executor, executor.workers
+    else:
+        n = workers or available_cores()
+        if n > 1:
+            yield f"pool ({n} workers)", make_executor(n), min(n, available_cores())

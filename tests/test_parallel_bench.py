@@ -1,0 +1,55 @@
+"""The arithmetic of ``python -m autograder bench`` (the benchmark itself is run by hand)."""
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from autograder.bench import Run, breakdown_table, build_class, execution_seconds, throughput_table
+from autograder.grading import SubmissionResult
+
+
+def timed_cell(began, ended):
+    cell = new_code_cell("x = 1")
+    cell.metadata["execution"] = {"iopub.execute_input": began, "shell.execute_reply": ended}
+    return cell
+
+
+def result(student, seconds, cells):
+    nb = new_notebook(cells=cells)
+    return SubmissionResult(student, "nb", "graded", score=1.0, max_score=2.0, seconds=seconds,
+                            notebooks={"nb": {"grades": {}, "autograded": nbformat.writes(nb)}})
+
+
+def test_execution_is_the_sum_of_cell_times_from_nbclient_metadata():
+    r = result("s", 10.0, [
+        timed_cell("2026-11-21T10:00:00.000000Z", "2026-11-21T10:00:01.500000Z"),
+        new_markdown_cell("prose takes no kernel time"),
+        new_code_cell("never run: no timing recorded"),
+        timed_cell("2026-11-21T10:00:05.000000Z", "2026-11-21T10:00:05.250000Z"),
+    ])
+    assert execution_seconds(r) == pytest.approx(1.75)
+    # A submission that was never executed (not a notebook at all) has no execution time.
+    unreadable = SubmissionResult("t", "nb", "failed", notebooks={"nb": {"autograded": None}})
+    assert execution_seconds(unreadable) == 0
+
+
+def test_tables_report_throughput_per_core_and_what_dominates():
+    quick = [timed_cell("2026-11-21T10:00:00Z", "2026-11-21T10:00:01Z")]   # 1 s of 4 s
+    slow = [timed_cell("2026-11-21T10:00:00Z", "2026-11-21T10:00:03Z")]    # 3 s of 4 s
+    results = [result("a", 4.0, quick), result("b", 4.0, slow)]
+    serial = Run("serial", 1, grading=60.0, total=70.0, results=results)
+    pool = Run("pool (2 workers)", 2, grading=40.0, total=50.0, results=results)
+    table = throughput_table([serial, pool]).splitlines()
+    assert table[2].split() == ["serial", "1", "2", "60.0", "2.00", "2.00", "1.00x", "70.0", "1.00x"]
+    assert table[3].split()[3:] == ["2", "2", "40.0", "3.00", "1.50", "1.50x", "50.0", "1.40x"]
+    rows = {tuple(line.split()[:2]): line for line in breakdown_table(
+        serial, {"a": "blank", "b": "correct"}).splitlines()[2:]}
+    assert rows[("nb", "blank")].split()[-1] == "start-up"
+    assert rows[("nb", "correct")].split()[3:6] == ["4.00", "3.00", "1.00"]
+    assert rows[("nb", "correct")].endswith("its own execution")
+    assert rows[("nb", "all")].split()[3:6] == ["4.00", "2.00", "2.00"]
+
+
+def test_a_class_needs_a_student():
+    with pytest.raises(ValueError, match="--students must be at least 1, got 0"):
+        build_class(None, ["nb"], 0)
