@@ -110,6 +110,16 @@ def main(argv=None) -> int:
             p.add_argument("--scheduler", default=None,
                            help="Dask scheduler address or file ('local' for a local cluster)")
     sub.add_parser("export")
+    # -- bench (engineer SCALE, autograder/bench.py) --------------------------------------------
+    p = sub.add_parser("bench", help="grade a generated class serially and on all workers; "
+                                     "print the throughput and where the time goes")
+    p.add_argument("assignments", nargs="*", help="default: the first notebook")
+    p.add_argument("--students", type=int, default=24, help="class size (default 24)")
+    p.add_argument("--workers", type=int, default=None, help="default: the number of cores")
+    p.add_argument("--scheduler", default=None, help="grade the parallel run on this Dask cluster")
+    p.add_argument("--keep", default=None, metavar="DIR",
+                   help="build the courses in DIR and keep them (default: a temporary folder)")
+    # -----------------------------------------------------------------------------------------
     p = sub.add_parser("validate")
     p.add_argument("notebook")
     args = parser.parse_args(argv)
@@ -146,6 +156,11 @@ def _run(course: Course, args) -> int:
         print(format_table(load_results(course)))
         print(f"grades in {export_grades(course)}")
         return 0
+    if args.command == "bench":
+        from autograder.bench import run
+
+        return run(course.notebooks, args.assignments or None, args.students, args.workers,
+                   args.scheduler, args.keep)
     if args.command == "demo":
         from autograder.classroom import build_demo_class
 
