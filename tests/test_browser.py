@@ -67,12 +67,13 @@ def student_version(source):
 
 
 def filled_in(student, source):
-    """The student's copy with every code answer written in (the source's solution, unmarked)."""
+    """The student's copy with every answer written in: the source's solutions (unmarked) in the
+    code cells, its model answers in the written questions."""
     answers = {cell.metadata.nbgrader.grade_id: cell.source for cell in source.cells
-               if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("solution")}
+               if cell.metadata.get("nbgrader", {}).get("solution")}
     for cell in student.cells:
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if cell.cell_type == "code" and grade_id in answers:
+        if grade_id in answers:
             cell.source = "\n".join(line for line in answers[grade_id].splitlines()
                                     if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION"))
     return student
@@ -83,9 +84,7 @@ def student_copy(playwright_api, tmp_path_factory):
     """A fresh filled-in student copy of notebook 01 (Validate saves the file, so never reuse one)."""
     import nbformat
 
-    source_path = Path(os.environ.get("BROWSER_TEST_SOURCE", SOURCE_NOTEBOOK))
-    if not source_path.is_file():  # TEMPORARY while notebook 01 is being written
-        pytest.skip(f"{source_path} is not written yet")
+    source_path = SOURCE_NOTEBOOK
     folder = tmp_path_factory.mktemp("student") / ASSIGNMENT
     shutil.copytree(source_path.parent, folder, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     source = nbformat.read(source_path, as_version=4)
