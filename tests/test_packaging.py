@@ -1,5 +1,6 @@
 """The two dependency lists (pip's and conda's) must not drift, and the two commands must exist."""
 
+import importlib.util
 import re
 import subprocess
 import tomllib
@@ -51,8 +52,14 @@ def test_the_guide_s_runtime_dependencies_are_listed():
 
 def test_make_lab_launches_jupyterlab_on_the_notebooks():
     dry_run = subprocess.run(["make", "-n", "lab"], cwd=ROOT, capture_output=True, text=True, check=True)
-    assert "jupyter" in dry_run.stdout and "lab" in dry_run.stdout
-    assert "notebooks" in dry_run.stdout
+    assert "jupyter/lab.py" in dry_run.stdout
+    spec = importlib.util.spec_from_file_location("course_lab", ROOT / "jupyter" / "lab.py")
+    lab = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(lab)
+    argv, env = lab.lab_command(8888)
+    assert argv[1:3] == ["-m", "jupyterlab"]
+    assert any(arg.endswith("/lab/tree/notebooks") for arg in argv), argv
+    assert env["JUPYTER_CONFIG_DIR"] == str(ROOT / "jupyter")
 
 
 def test_ci_runs_the_readme_test_command():
