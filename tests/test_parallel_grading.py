@@ -2,7 +2,7 @@
 cluster of separate processes one of whose workers is killed in the middle of the run.
 
 The class is the toy course of tests/grading_fixture.py (one notebook, two exercises), released
-once per module; each test grades its own copy of it.
+once per module; each test grades its own copy of it with ``python -m autograder grade``.
 """
 
 import csv
@@ -13,7 +13,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,8 +27,6 @@ from grading_fixture import write_fixture  # noqa: E402
 
 from autograder.classroom import blank, correct, hand_in, partly_wrong, read_pair  # noqa: E402
 from autograder.course import Course  # noqa: E402
-from autograder.grading import GradingOptions, grade_class  # noqa: E402
-from autograder.parallel import DaskExecutor, PoolExecutor, SerialExecutor, make_executor  # noqa: E402
 
 
 def mistaken(source, release):
@@ -45,7 +42,7 @@ CLASS = {"ada": correct, "bo": blank, "cy": partly_wrong, "di": mistaken}
 
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory):
-    """A released toy course with the four students' submissions, and the grading options."""
+    """A released toy course with the four students' submissions, and its grading options."""
     folder = tmp_path_factory.mktemp("toy")
     fixture = write_fixture(folder)
     course = Course(folder / "course", fixture["notebooks"])
@@ -53,9 +50,21 @@ def toy(tmp_path_factory):
     source, release = read_pair(course, "toy")
     for student, build in CLASS.items():
         hand_in(course, student, "toy", build(source, release))
-    options = GradingOptions(exercise_modules=fixture["exercise_modules"],
-                             pythonpath=fixture["pythonpath"], submission_timeout=300)
+    options = [*(f"--exercises={m}" for m in fixture["exercise_modules"]),
+               *(f"--pythonpath={d}" for d in fixture["pythonpath"]), "--submission-timeout=300"]
     return course, options
+
+
+def grade(course: Course, options: list[str], *how: str) -> subprocess.CompletedProcess:
+    """``python -m autograder grade`` on the course, as an instructor runs it."""
+    command = [sys.executable, "-m", "autograder", "--course", str(course.root),
+               "--notebooks", str(course.notebooks), "grade", "toy", *options, *how]
+    return subprocess.run(command, capture_output=True, text=True, timeout=900)
+
+
+def graded_ok(done: subprocess.CompletedProcess) -> None:
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "4 submission(s) graded" in done.stdout
 
 
 def copy_of(course: Course, dest: Path) -> Course:
@@ -93,8 +102,7 @@ def assert_sound_gradebook(course: Course) -> None:
 def serial(toy, tmp_path_factory):
     course, options = toy
     graded = copy_of(course, tmp_path_factory.mktemp("serial") / "course")
-    with SerialExecutor() as executor:
-        grade_class(graded, ["toy"], options, executor)
+    graded_ok(grade(graded, options, "--workers=1"))
     result = outcome(graded)
     # The yardstick itself must be right, or agreeing with it proves nothing.
     assert set(result) == set(CLASS)
@@ -108,11 +116,7 @@ def serial(toy, tmp_path_factory):
 def test_process_pool_grades_like_serial(toy, serial, tmp_path):
     course, options = toy
     graded = copy_of(course, tmp_path / "course")
-    executor = make_executor(workers=2)
-    assert isinstance(executor, PoolExecutor)
-    with executor:
-        results = grade_class(graded, ["toy"], options, executor)
-    assert sorted(r.student for r in results) == sorted(CLASS)
+    graded_ok(grade(graded, options, "--workers=2"))
     assert outcome(graded) == serial
     assert_sound_gradebook(graded)
 
@@ -193,34 +197,31 @@ def test_killed_dask_worker_loses_no_grade(toy, serial, tmp_path):
     graded = copy_of(course, tmp_path / "course")
     with dask_cluster(tmp_path) as (client, procs):
         victim = procs["a"]
+        out, err = tmp_path / "grade.out", tmp_path / "grade.err"
+        with open(out, "w") as stdout, open(err, "w") as stderr:  # files: a full pipe would block
+            grading = subprocess.Popen(
+                [sys.executable, "-m", "autograder", "--course", str(graded.root), "--notebooks",
+                 str(graded.notebooks), "grade", "toy", *options,
+                 f"--scheduler={client.scheduler.address}"], stdout=stdout, stderr=stderr)
         killed: dict = {}
-        stop = threading.Event()
-
-        def kill_mid_grading():
-            while not stop.is_set():
+        try:
+            while grading.poll() is None:
                 if grading_children(victim.pid):
                     time.sleep(1.0)  # well into the submission: its kernel is running
                     killed["orphans"] = grading_children(victim.pid)
                     os.kill(victim.pid, signal.SIGKILL)
-                    return
+                    break
                 time.sleep(0.05)
-
-        assassin = threading.Thread(target=kill_mid_grading, daemon=True)
-        assassin.start()
-        address = client.scheduler.address
-        try:
-            executor = make_executor(scheduler=address)  # as `grade --scheduler tcp://...` does
-            assert isinstance(executor, DaskExecutor) and executor.workers == 2
-            with executor:
-                results = grade_class(graded, ["toy"], options, executor)
+            grading.wait(timeout=900)
         finally:
-            stop.set()
-            assassin.join()
+            if grading.poll() is None:
+                grading.kill()
+        graded_ok(subprocess.CompletedProcess(grading.args, grading.returncode, out.read_text(),
+                                              err.read_text()))
         assert killed.get("orphans"), "worker a was never seen grading, so it was not killed mid-run"
         assert victim.wait(timeout=30) == -signal.SIGKILL
         assert list(client.scheduler_info()["workers"].values())[0]["name"] == "b"
         # The submission worker a was grading was graded again on b: nothing lost, nothing doubled.
-        assert sorted(r.student for r in results) == sorted(CLASS)
         assert outcome(graded) == serial
         assert_sound_gradebook(graded)
         # The grading processes of the dead worker died with it (no orphan kernels).
