@@ -23,7 +23,10 @@ An :class:`Executor` turns a list of jobs into ``(job, result)`` pairs as they f
   ``distributed.scheduler.allowed-failures`` deaths per task.
 
 Jobs and results travel between processes, so both must pickle (plain dataclasses of strings and
-numbers do). ``grade_one`` must be a module-level function that the workers can import.
+numbers do). ``grade_one`` must be a module-level function that the workers can import: on a
+cluster, every worker runs in an environment with this package installed, and sees the course
+folder at the same path (a shared filesystem), since a job names its course by path. Results
+come back by value, so workers never write into the course.
 """
 
 from __future__ import annotations
