@@ -25,9 +25,10 @@ import math
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from .conv_blocks import blocks, run_blocks
 from .conv_workspace import workspace
 
-# The column matrix is the big temporary: above this, the batch is done in chunks.
+# The column matrices are kept for the backward pass up to this size, else rebuilt there.
 MAX_WORKSPACE_BYTES = 256 * 2**20
 
 
@@ -52,9 +53,9 @@ class _Geometry:
         # The last image's shifted row runs kw-1 numbers past its end: a zero tail.
         self.tail = self.kw - 1
 
-    def chunk_size(self, itemsize):
-        per_image = self.K * self.L * itemsize
-        return max(1, min(self.N, MAX_WORKSPACE_BYTES // per_image))
+    def blocks(self, itemsize):
+        # Per image: the columns, their gradient and the GEMM result.
+        return blocks(self.N, (2 * self.K + self.F) * self.L * itemsize)
 
     def phases(self):
         """For each phase (a, b): its slice of x and where it lands in the phase image."""
@@ -91,7 +92,7 @@ def _phase_weights_backward(dw2, g):
 
 
 def _image_buffer(x, g, n):
-    """x chunk (n, C, H, W) -> channel-major phase images, flat: (Cs, n*Hs*Ws + tail)."""
+    """x block (n, C, H, W) -> channel-major phase images, flat: (Cs, n*Hs*Ws + tail)."""
     s = g.s
     tag = (n, g.C, g.H, g.W, s, g.pad, g.Hs, g.Ws)
     buf = workspace("gemm-x", (g.Cs, n * g.image + g.tail), x.dtype, zeroed=True, tag=tag)
@@ -110,18 +111,20 @@ def _shifted(buf, g, n, kh, kw):
                       writeable=buf.flags.writeable)
 
 
-def _columns(x, g):
-    """x chunk (n, C, H, W) -> column matrix (K, n*L), rows ordered (c, a, b, kh, kw)."""
+def _columns(x, g, cols=None):
+    """x block (n, C, H, W) -> column matrix (K, n*L), rows ordered (c, a, b, kh, kw)."""
     n = x.shape[0]
     buf = _image_buffer(x, g, n)
-    cols = np.empty((g.Cs, g.kh, g.kw, n, g.L), dtype=x.dtype)
+    if cols is None:
+        cols = np.empty((g.Cs, g.kh, g.kw, n, g.L), dtype=x.dtype)
+    cols = cols.reshape(g.Cs, g.kh, g.kw, n, g.L)
     for kh in range(g.kh):
         for kw in range(g.kw):
             cols[:, kh, kw] = _shifted(buf, g, n, kh, kw)
     return cols.reshape(g.K, n * g.L)
 
 
-def _forward_chunk(cols, w2, b, g, out):
+def _forward_block(cols, w2, b, g, out):
     """out (n, F, H_out, W_out) <- w2 @ cols, cropped to W_out, plus b."""
     n = out.shape[0]
     res = workspace("gemm-res", (g.F, n * g.L), out.dtype)
@@ -130,15 +133,15 @@ def _forward_chunk(cols, w2, b, g, out):
     np.add(full.transpose(1, 0, 2, 3), b.reshape(1, -1, 1, 1), out=out)
 
 
-def _backward_chunk(dout, cols, w2, g, dx, dw2):
-    """Gradients of one chunk: dx (n, C, H, W) written, dw2 (F, K) accumulated."""
+def _backward_block(dout, cols, w2, g, dx):
+    """dx block (n, C, H, W) written; returns this block's share of dw2 (F, K)."""
     n = dout.shape[0]
     dres = workspace("gemm-dres", (g.F, n, g.H_out, g.Ws), dout.dtype, zeroed=True,
                      tag=g.W_out)
     # Columns past W_out are never written, so they stay zero: no gradient from them.
     dres[..., :g.W_out] = dout.transpose(1, 0, 2, 3)
     dres = dres.reshape(g.F, n * g.L)
-    dw2 += dres @ cols.T
+    dw2 = dres @ cols.T
     dcols = workspace("gemm-dcols", (g.K, n * g.L), dout.dtype)
     np.matmul(w2.T, dres, out=dcols)
     dcols = dcols.reshape(g.Cs, g.kh, g.kw, n, g.L)
@@ -153,38 +156,50 @@ def _backward_chunk(dout, cols, w2, g, dx, dw2):
     dxt = dx.transpose(1, 0, 2, 3)
     for a, b, src, dst in g.phases():
         dxt[:, :, src[0], src[1]] = img[:, a, b, :, dst[0], dst[1]]
+    return dw2
 
 
-def _chunks(g, itemsize):
-    step = g.chunk_size(itemsize)
-    return [slice(i, min(i + step, g.N)) for i in range(0, g.N, step)]
+def _block_columns(x, g, kept, s, i):
+    """Block i's column matrix: the kept one, or rebuilt into scratch."""
+    if kept is not None:
+        return kept[i]
+    n = s.stop - s.start
+    return _columns(x[s], g, workspace("gemm-cols", (g.K, n * g.L), x.dtype))
 
 
 def conv_forward_gemm(x, w, b, stride, pad):
-    """out (N, F, H_out, W_out) and the cache for conv_backward_gemm."""
+    """out (N, F, H_out, W_out) and the cache for conv_backward_gemm.
+
+    The column matrices are kept for the backward pass unless together they would exceed
+    MAX_WORKSPACE_BYTES; then the backward pass rebuilds them block by block.
+    """
     dtype = np.result_type(x, w, b)
     x, w, b = (np.asarray(a, dtype=dtype) for a in (x, w, b))
     g = _Geometry(x.shape, w.shape, stride, pad)
     w2 = _phase_weights(w, g)
     out = np.empty((g.N, g.F, g.H_out, g.W_out), dtype=dtype)
-    chunks = _chunks(g, x.itemsize)
-    cols = None
-    for c in chunks:
-        cols = _columns(x[c], g)
-        _forward_chunk(cols, w2, b, g, out[c])
-    # One chunk: keep its columns for the backward pass; several: rebuild them there.
-    return out, (x, w, w2, g, cols if len(chunks) == 1 else None)
+    slices = g.blocks(x.itemsize)
+    keep = g.K * g.L * g.N * x.itemsize <= MAX_WORKSPACE_BYTES
+
+    def forward(i_s):
+        i, s = i_s
+        cols = _columns(x[s], g) if keep else _block_columns(x, g, None, s, i)
+        _forward_block(cols, w2, b, g, out[s])
+        return cols if keep else None
+    kept = run_blocks(forward, list(enumerate(slices)))
+    return out, (x, w, w2, g, kept if keep else None)
 
 
 def conv_backward_gemm(dout, cache):
     """dx (N, C, H, W), dw (F, C, HH, WW), db (F,) from the cache of conv_forward_gemm."""
-    x, w, w2, g, cols = cache
+    x, w, w2, g, kept = cache
     dtype = np.result_type(dout, x)
     dout = np.asarray(dout, dtype=dtype)
     dx = np.empty(x.shape, dtype=dtype)
-    dw2 = np.zeros(w2.shape, dtype=dtype)
-    for c in _chunks(g, x.itemsize):
-        chunk_cols = cols if cols is not None else _columns(x[c], g)
-        _backward_chunk(dout[c], chunk_cols, w2, g, dx[c], dw2)
+
+    def backward(i_s):
+        i, s = i_s
+        return _backward_block(dout[s], _block_columns(x, g, kept, s, i), w2, g, dx[s])
+    dw2 = sum(run_blocks(backward, list(enumerate(g.blocks(x.itemsize)))))  # block order
     db = dout.sum(axis=(0, 2, 3))
     return dx, _phase_weights_backward(dw2, g), db

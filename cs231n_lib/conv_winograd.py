@@ -20,11 +20,14 @@ import math
 
 import numpy as np
 
+from .conv_blocks import blocks, run_blocks
 from .conv_workspace import workspace
 
 G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
+A_T = np.array([[1.0, 1.0, 1.0, 0.0], [0.0, 1.0, -1.0, -1.0]])
+_AA = np.kron(A_T, A_T)  # (4, 16): rows (i, j) of the 2x2 output, columns (a, b) of the tile
 
-# The column matrix of a chunk (the transformed input, 16 numbers per 4 pixels) stays below this.
+# The transformed input (16 numbers per 4 pixels) is kept for the backward pass up to this size.
 MAX_WORKSPACE_BYTES = 256 * 2**20
 
 
@@ -37,19 +40,20 @@ MAX_WORKSPACE_BYTES = 256 * 2**20
 def _input_transform(d, out):
     """out[i, j] = (B^T d B)[i, j] for every 4x4 tile, one axis at a time.
 
-    d: (N, 2*Th + 2, 2*Tw + 2, C) padded images; out: (4, 4, N, Th, Tw, C).
+    d: (N, 2*Th + 2, 2, Tw + 1, C), padded images with even and odd columns apart (column
+    2*m + q at [:, :, q, m]), so a tile column is a contiguous slice; out: (4, 4, N, Th, Tw, C).
     B^T = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]: along an axis,
     v0 = d0 - d2, v1 = d1 + d2, v2 = d2 - d1, v3 = d1 - d3.
     """
     Th, Tw = out.shape[3:5]
-    r = [d[:, i:i + 2 * Th:2] for i in range(4)]  # tile rows, each (N, Th, Wb, C)
+    r = [d[:, i:i + 2 * Th:2] for i in range(4)]  # tile rows, each (N, Th, 2, Tw + 1, C)
     t = workspace("wino-rows", (4,) + r[0].shape, d.dtype)
     np.subtract(r[0], r[2], out=t[0])
     np.add(r[1], r[2], out=t[1])
     np.subtract(r[2], r[1], out=t[2])
     np.subtract(r[1], r[3], out=t[3])
     for i in range(4):
-        c = [t[i][:, :, j:j + 2 * Tw:2] for j in range(4)]
+        c = [t[i][:, :, j % 2, j // 2:j // 2 + Tw] for j in range(4)]
         np.subtract(c[0], c[2], out=out[i, 0])
         np.add(c[1], c[2], out=out[i, 1])
         np.subtract(c[2], c[1], out=out[i, 2])
@@ -57,26 +61,25 @@ def _input_transform(d, out):
 
 
 def _input_transform_backward(dv, dd):
-    """Adjoint of _input_transform: dd (N, Hb, Wb, C) <- B dv B^T, overlapping tiles added.
+    """Adjoint of _input_transform: dd (N, Hb, 2, Tw + 1, C) <- B dv B^T, overlaps added.
 
     dv: (4, 4, N, Th, Tw, C). Along an axis input offset 0 gets dv0, 1 gets dv1 - dv2 + dv3,
     2 gets dv1 + dv2 - dv0 and 3 gets -dv3; offsets 2, 3 of one tile are 0, 1 of the next.
     """
     Th, Tw = dv.shape[3:5]
-    N, Hb, Wb, C = dd.shape
-    t = workspace("wino-drows", (4, N, Th, Wb, C), dd.dtype)
+    t = workspace("wino-drows", (4, dd.shape[0], Th) + dd.shape[2:], dd.dtype)
     for i in range(4):
         ti, v = t[i], dv[i]
-        ti[:, :, 0:2 * Tw:2] = v[0]
-        odd = ti[:, :, 1:2 * Tw:2]
+        ti[:, :, 0, :Tw] = v[0]
+        odd = ti[:, :, 1, :Tw]
         np.subtract(v[1], v[2], out=odd)
         odd += v[3]
-        ti[:, :, 2 * Tw:] = 0
-        even = ti[:, :, 2:2 * Tw + 2:2]
+        ti[:, :, :, Tw] = 0
+        even = ti[:, :, 0, 1:]
         even += v[1]
         even += v[2]
         even -= v[0]
-        ti[:, :, 3:2 * Tw + 3:2] -= v[3]
+        ti[:, :, 1, 1:] -= v[3]
     dd[:, 0:2 * Th:2] = t[0]
     odd = dd[:, 1:2 * Th:2]
     np.subtract(t[1], t[2], out=odd)
@@ -89,6 +92,15 @@ def _input_transform_backward(dv, dd):
     dd[:, 3:2 * Th + 3:2] -= t[3]
 
 
+def _column_phases(W, pad, Wh):
+    """For q = 0, 1: x's columns that land in padded columns 2*m + q, and their m range."""
+    for q in range(2):
+        m0 = -(-(pad - q) // 2) if pad > q else 0
+        c0 = 2 * m0 + q - pad
+        cnt = min(len(range(c0, W, 2)), Wh - m0)
+        yield q, slice(c0, c0 + 2 * cnt - 1 if cnt else c0, 2), slice(m0, m0 + cnt)
+
+
 class _Geometry:
     def __init__(self, x_shape, F, pad):
         N, C, H, W = x_shape
@@ -98,21 +110,24 @@ class _Geometry:
         # One extra zero row/column when the output size is odd: the last tile sticks out.
         self.Hb, self.Wb = 2 * self.Th + 2, 2 * self.Tw + 2
 
-    def chunks(self, itemsize):
-        per_image = 16 * max(self.C, self.F) * self.Th * self.Tw * itemsize
-        step = max(1, min(self.N, MAX_WORKSPACE_BYTES // per_image))
-        return [slice(i, min(i + step, self.N)) for i in range(0, self.N, step)]
+    def blocks(self, itemsize):
+        # Per image: V, M and the transforms' intermediates, about 2x (V + M).
+        per_image = 2 * 16 * self.Th * self.Tw * (self.C + self.F) * itemsize
+        return blocks(self.N, per_image)
+
+    def keeps_V(self, itemsize):
+        return 16 * self.N * self.Th * self.Tw * self.C * itemsize <= MAX_WORKSPACE_BYTES
 
 
-def _transformed_input(x, g):
-    """x chunk (n, C, H, W) -> V (16, n*Th*Tw, C)."""
+def _transform_input(x, g, V):
+    """x block (n, C, H, W) -> V (4, 4, n, Th, Tw, C), written in place."""
     n = x.shape[0]
     p = g.pad
-    buf = workspace("wino-x", (n, g.Hb, g.Wb, g.C), x.dtype, zeroed=True, tag=(g.H, g.W, p))
-    buf[:, p:p + g.H, p:p + g.W] = x.transpose(0, 2, 3, 1)
-    V = np.empty((4, 4, n, g.Th, g.Tw, g.C), dtype=x.dtype)
+    buf = workspace("wino-x", (n, g.Hb, 2, g.Tw + 1, g.C), x.dtype, zeroed=True,
+                    tag=(g.H, g.W, p))
+    for q, cols, ms in _column_phases(g.W, p, g.Tw + 1):
+        buf[:, p:p + g.H, q, ms] = x[:, :, :, cols].transpose(0, 2, 3, 1)
     _input_transform(buf, V)
-    return V.reshape(16, n * g.Th * g.Tw, g.C)
 
 
 def _transformed_filters(w):
@@ -122,78 +137,120 @@ def _transformed_filters(w):
     return np.ascontiguousarray(U.reshape(16, w.shape[1], w.shape[0]))
 
 
-def _forward_chunk(V, U, b, g, out):
+def _forward_block(V, U, b, g, out):
+    """out block (n, F, H_out, W_out) <- A^T [U . V] A + b."""
     n = out.shape[0]
+    V = V.reshape(16, n * g.Th * g.Tw, g.C)
     M = workspace("wino-M", (16, V.shape[1], g.F), V.dtype)
     for k in range(16):
         np.matmul(V[k], U[k], out=M[k])
-    M = M.reshape(4, 4, n, g.Th, g.Tw, g.F)
-    # Output transform A^T M A, A^T = [[1, 1, 1, 0], [0, 1, -1, -1]], rows then columns,
-    # the second step writing each output phase (i, j) of a channels-last image.
-    S = workspace("wino-S", (2, 4, n, g.Th, g.Tw, g.F), V.dtype)
-    np.add(M[0], M[1], out=S[0])
-    S[0] += M[2]
-    np.subtract(M[1], M[2], out=S[1])
-    S[1] -= M[3]
+    # Output transform A^T M A as one small matrix product over all tiles and channels:
+    # Y[(i, j)] = sum_k AA[(i, j), k] M[k], AA = A^T (x) A^T (Kronecker), 4 x 16.
+    Y = workspace("wino-Y", (4, M.shape[1] * g.F), V.dtype)
+    np.matmul(_AA.astype(V.dtype), M.reshape(16, -1), out=Y)
+    Y = Y.reshape(2, 2, n, g.Th, g.Tw, g.F)
     y = workspace("wino-y", (n, g.Th, 2, g.Tw, 2, g.F), V.dtype)
     for i in range(2):
-        s = S[i]
-        dst = y[:, :, i, :, 0]
-        np.add(s[0], s[1], out=dst)
-        dst += s[2]
-        dst += b
-        dst = y[:, :, i, :, 1]
-        np.subtract(s[1], s[2], out=dst)
-        dst -= s[3]
-        dst += b
+        for j in range(2):
+            y[:, :, i, :, j] = Y[i, j]
     y = y.reshape(n, 2 * g.Th, 2 * g.Tw, g.F)
-    out[...] = y[:, :g.H_out, :g.W_out].transpose(0, 3, 1, 2)
+    np.add(y[:, :g.H_out, :g.W_out].transpose(0, 3, 1, 2), b.reshape(-1, 1, 1), out=out)
 
 
-def _backward_chunk(dout, V, U, g, dx, dU):
+def _backward_block(dout, V, U, g, dx):
+    """dx block written; returns this block's share of dU (16, C, F)."""
     n = dout.shape[0]
     P = n * g.Th * g.Tw
+    V = V.reshape(16, P, g.C)
     # Channels-last dY, zero where the last tile sticks out.
     dy = workspace("wino-dy", (n, 2 * g.Th, 2 * g.Tw, g.F), dout.dtype, zeroed=True,
                    tag=(g.H_out, g.W_out))
     dy[:, :g.H_out, :g.W_out] = dout.transpose(0, 2, 3, 1)
-    # dM = A dY A^T with A = [[1, 0], [1, 1], [1, -1], [0, -1]]: columns, then rows.
-    T = workspace("wino-dT", (4, n, 2 * g.Th, g.Tw, g.F), dout.dtype)
-    y0, y1 = dy[:, :, 0::2], dy[:, :, 1::2]
-    T[0] = y0
-    np.add(y0, y1, out=T[1])
-    np.subtract(y0, y1, out=T[2])
-    np.negative(y1, out=T[3])
-    dM = workspace("wino-dM", (4, 4, n, g.Th, g.Tw, g.F), dout.dtype)
-    r0, r1 = T[:, :, 0::2], T[:, :, 1::2]  # (4, n, Th, Tw, F) each, indexed by column
-    dM[0] = r0
-    np.add(r0, r1, out=dM[1])
-    np.subtract(r0, r1, out=dM[2])
-    np.negative(r1, out=dM[3])
-    dM = dM.reshape(16, P, g.F)
+    # dM = A dY A^T with A = [[1, 0], [1, 1], [1, -1], [0, -1]]: first along the tile's
+    # columns, R[b][i] = (A dY[i, :])[b], then along its rows. Rows 0 and 3 of A pick a
+    # single term, so those dM[a, b] are views of R, and a minus sign is moved onto the
+    # small matrices U[k] and dU[k] instead of the big dM[k].
+    dY = workspace("wino-dY", (2, 2, n, g.Th, g.Tw, g.F), dout.dtype)
+    dy6 = dy.reshape(n, g.Th, 2, g.Tw, 2, g.F)
+    for i in range(2):
+        for j in range(2):
+            dY[i, j] = dy6[:, :, i, :, j]  # contiguous, so each is a (P, F) matrix
+    R = workspace("wino-dR", (2, 2, n, g.Th, g.Tw, g.F), dout.dtype)  # b = 1, 2; i = 0, 1
+    dM12 = workspace("wino-dM", (2, 4, n, g.Th, g.Tw, g.F), dout.dtype)  # a = 1, 2
+    for i in range(2):
+        y0, y1 = dY[i, 0], dY[i, 1]
+        np.add(y0, y1, out=R[0, i])
+        np.subtract(y0, y1, out=R[1, i])
+    rows = []  # rows[i][b] = (A dY[i, :])[b], up to sign; signs[i][b]
+    for i in range(2):
+        y0, y1 = dY[i, 0], dY[i, 1]
+        rows.append([(y0, 1), (R[0, i], 1), (R[1, i], 1), (y1, -1)])
+    for b in range(4):
+        (r0, s0), (r1, s1) = rows[0][b], rows[1][b]
+        # dM[1, b] = R_b[0] + R_b[1], dM[2, b] = R_b[0] - R_b[1] (only b = 3 has signs -1, -1)
+        if s0 == s1 == 1:
+            np.add(r0, r1, out=dM12[0, b])
+            np.subtract(r0, r1, out=dM12[1, b])
+        else:  # b = 3: -y1[0] - y1[1], -y1[0] + y1[1]
+            np.add(r0, r1, out=dM12[0, b])
+            np.subtract(r1, r0, out=dM12[1, b])
+    sign = np.ones(16)
+    terms = []
+    for a in range(4):
+        for b in range(4):
+            if a == 0:
+                m, sg = rows[0][b]
+            elif a == 3:
+                m, sg = rows[1][b]
+                sg = -sg
+            else:
+                m, sg = dM12[a - 1, b], (-1 if b == 3 and a == 1 else 1)
+            terms.append(m.reshape(P, g.F))
+            sign[4 * a + b] = sg
+    dU = np.empty((16, g.C, g.F), dtype=dout.dtype)
     dV = workspace("wino-dV", (16, P, g.C), dout.dtype)
     for k in range(16):
-        dU[k] += V[k].T @ dM[k]
-        np.matmul(dM[k], U[k].T, out=dV[k])
-    dbuf = workspace("wino-dx", (n, g.Hb, g.Wb, g.C), dout.dtype)
+        np.matmul(V[k].T, terms[k], out=dU[k])
+        np.matmul(terms[k], U[k].T if sign[k] > 0 else -U[k].T, out=dV[k])
+        if sign[k] < 0:
+            np.negative(dU[k], out=dU[k])
+    dbuf = workspace("wino-dx", (n, g.Hb, 2, g.Tw + 1, g.C), dout.dtype)
     _input_transform_backward(dV.reshape(4, 4, n, g.Th, g.Tw, g.C), dbuf)
     p = g.pad
-    dx[...] = dbuf[:, p:p + g.H, p:p + g.W].transpose(0, 3, 1, 2)
+    for q, cols, ms in _column_phases(g.W, p, g.Tw + 1):
+        dx[:, :, :, cols] = dbuf[:, p:p + g.H, q, ms].transpose(0, 3, 1, 2)
+    return dU
+
+
+def _block_input(x, g, V, s):
+    """The transformed input of block s: a view of the kept V, or recomputed into scratch."""
+    if V is not None:
+        return V[:, :, s]
+    n = s.stop - s.start
+    Vb = workspace("wino-V", (4, 4, n, g.Th, g.Tw, g.C), x.dtype)
+    _transform_input(x[s], g, Vb)
+    return Vb
 
 
 def conv_forward_winograd(x, w, b, pad):
-    """3x3 stride-1 convolution: out (N, F, H + 2*pad - 2, W + 2*pad - 2) and a cache."""
+    """3x3 stride-1 convolution: out (N, F, H + 2*pad - 2, W + 2*pad - 2) and a cache.
+
+    The transformed input V (4x the input) is kept for the backward pass unless it would
+    exceed MAX_WORKSPACE_BYTES; then the backward pass recomputes it block by block.
+    """
     dtype = np.result_type(x, w, b)
     x, w, b = (np.asarray(a, dtype=dtype) for a in (x, w, b))
     g = _Geometry(x.shape, w.shape[0], pad)
     U = _transformed_filters(w)
     out = np.empty((g.N, g.F, g.H_out, g.W_out), dtype=dtype)
-    chunks = g.chunks(x.itemsize)
-    V = None
-    for c in chunks:
-        V = _transformed_input(x[c], g)
-        _forward_chunk(V, U, b, g, out[c])
-    return out, (x, U, g, V if len(chunks) == 1 else None)
+    V = np.empty((4, 4, g.N, g.Th, g.Tw, g.C), dtype) if g.keeps_V(x.itemsize) else None
+
+    def forward(s):
+        if V is not None:
+            _transform_input(x[s], g, V[:, :, s])
+        _forward_block(_block_input(x, g, V, s), U, b, g, out[s])
+    run_blocks(forward, g.blocks(x.itemsize))
+    return out, (x, U, g, V)
 
 
 def conv_backward_winograd(dout, cache):
@@ -202,10 +259,10 @@ def conv_backward_winograd(dout, cache):
     dtype = np.result_type(dout, x)
     dout = np.asarray(dout, dtype=dtype)
     dx = np.empty(x.shape, dtype=dtype)
-    dU = np.zeros(U.shape, dtype=dtype)
-    for c in g.chunks(x.itemsize):
-        chunk_V = V if V is not None else _transformed_input(x[c], g)
-        _backward_chunk(dout[c], chunk_V, U, g, dx[c], dU)
+
+    def backward(s):
+        return _backward_block(dout[s], _block_input(x, g, V, s), U, g, dx[s])
+    dU = sum(run_blocks(backward, g.blocks(x.itemsize)))  # in block order: deterministic
     Gd = G.astype(dtype)
     dw = np.einsum("ai,abcf,bj->fcij", Gd, dU.reshape(4, 4, g.C, g.F), Gd, optimize=True)
     return dx, np.ascontiguousarray(dw), dout.sum(axis=(0, 2, 3))

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 
-from cs231n_lib import conv_gemm
+from cs231n_lib import conv_blocks, conv_gemm
 from cs231n_lib.conv import conv_backward, conv_forward
 from cs231n_lib.gradcheck import eval_numerical_gradient_array, rel_error
 
@@ -43,26 +43,36 @@ def test_gemm_gradients_numerically(rng, shape, stride, pad):
         assert rel_error(grad, eval_numerical_gradient_array(f, args[arg], dout)) < 1e-8
 
 
+def _run(x, w, b, cp, dout):
+    out, cache = conv_forward(x, w, b, cp)
+    return (out,) + conv_backward(dout, cache), cache
+
+
 @pytest.mark.parametrize("stride, pad, k", [(1, 1, 3), (2, 2, 5), (3, 0, 3)])
-def test_chunked_equals_unchunked(rng, monkeypatch, stride, pad, k):
+def test_blocked_and_rebuilt_equal_whole(rng, monkeypatch, stride, pad, k):
     x = rng.standard_normal((7, 3, 9, 9))
     w, b = rng.standard_normal((4, 3, k, k)), rng.standard_normal(4)
     cp = {"stride": stride, "pad": pad, "method": "gemm"}
-    out, cache = conv_forward(x, w, b, cp)
-    dout = rng.standard_normal(out.shape)
-    grads = conv_backward(dout, cache)
-    g = conv_gemm._Geometry(x.shape, w.shape, stride, pad)
-    # A bound that fits two images' columns: chunks of 2, 2, 2, 1.
-    monkeypatch.setattr(conv_gemm, "MAX_WORKSPACE_BYTES", 2 * g.K * g.L * x.itemsize)
-    assert g.chunk_size(x.itemsize) == 2
-    out_c, cache_c = conv_forward(x, w, b, cp)
-    grads_c = conv_backward(dout, cache_c)
-    # The same sums; BLAS may block a narrower matrix differently, so equal to rounding.
-    same = dict(rtol=1e-13, atol=1e-13)
-    np.testing.assert_allclose(out_c, out, **same)
-    np.testing.assert_allclose(grads_c[0], grads[0], **same)
-    np.testing.assert_allclose(grads_c[1], grads[1], **same)
-    np.testing.assert_array_equal(grads_c[2], grads[2])
+    monkeypatch.setattr(conv_blocks, "MIN_BLOCKS", 1)
+    monkeypatch.setattr(conv_blocks, "workers", lambda: 1)
+    dout = rng.standard_normal(conv_forward(x, w, b, cp)[0].shape)
+    whole, cache = _run(x, w, b, cp, dout)
+    assert len(cache[2][4]) == 1  # one block, its columns kept
+    # Blocks of 2 images (2, 2, 2, 1), on two threads; then columns not kept but rebuilt.
+    monkeypatch.setattr(conv_blocks, "MIN_BLOCKS", 4)
+    monkeypatch.setattr(conv_blocks, "workers", lambda: 2)
+    blocked, cache = _run(x, w, b, cp, dout)
+    assert len(cache[2][4]) == 4
+    monkeypatch.setattr(conv_gemm, "MAX_WORKSPACE_BYTES", 0)
+    rebuilt, cache = _run(x, w, b, cp, dout)
+    assert cache[2][4] is None
+    # Each image is computed alike; BLAS may block a narrower matrix differently and dw is
+    # summed in parts, so equal up to rounding.
+    for got in (blocked, rebuilt):
+        for a, e in zip(got, whole):
+            np.testing.assert_allclose(a, e, rtol=1e-13, atol=1e-13)
+    for a, e in zip(rebuilt, blocked):
+        np.testing.assert_array_equal(a, e)  # same blocks: same arithmetic, any thread count
 
 
 def test_float32_in_float32_out(rng):

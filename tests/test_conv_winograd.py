@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 
-from cs231n_lib import conv_winograd
+from cs231n_lib import conv_blocks, conv_winograd
 from cs231n_lib.conv import conv_backward, conv_forward
 from cs231n_lib.gradcheck import eval_numerical_gradient_array, rel_error
 
@@ -39,23 +39,31 @@ def test_winograd_gradients_numerically(rng, shape, pad):
         lambda v: conv_forward(x, w, v, cp)[0], b, dout)) < 1e-8
 
 
-def test_winograd_chunked_equals_unchunked(rng, monkeypatch):
+def test_winograd_blocked_and_rebuilt_equal_whole(rng, monkeypatch):
     x = rng.standard_normal((5, 4, 7, 6))
     w, b = rng.standard_normal((3, 4, 3, 3)), rng.standard_normal(3)
     cp = {"stride": 1, "pad": 1, "method": "winograd"}
-    out, cache = conv_forward(x, w, b, cp)
-    dout = rng.standard_normal(out.shape)
-    grads = conv_backward(dout, cache)
-    g = conv_winograd._Geometry(x.shape, 3, 1)
-    monkeypatch.setattr(conv_winograd, "MAX_WORKSPACE_BYTES", 2 * 16 * 4 * g.Th * g.Tw * 8)
-    assert len(g.chunks(8)) == 3
-    out_c, cache_c = conv_forward(x, w, b, cp)
-    grads_c = conv_backward(dout, cache_c)
-    same = dict(rtol=1e-13, atol=1e-13)  # the same sums, up to BLAS's blocking
-    np.testing.assert_allclose(out_c, out, **same)
-    np.testing.assert_allclose(grads_c[0], grads[0], **same)
-    np.testing.assert_allclose(grads_c[1], grads[1], **same)
-    np.testing.assert_array_equal(grads_c[2], grads[2])
+    monkeypatch.setattr(conv_blocks, "MIN_BLOCKS", 1)
+    monkeypatch.setattr(conv_blocks, "workers", lambda: 1)
+
+    def run():
+        out, cache = conv_forward(x, w, b, cp)
+        return (out,) + conv_backward(dout, cache), cache
+    dout = rng.standard_normal(conv_forward(x, w, b, cp)[0].shape)
+    whole, cache = run()
+    assert cache[2][3] is not None  # V kept
+    monkeypatch.setattr(conv_blocks, "MIN_BLOCKS", 3)
+    monkeypatch.setattr(conv_blocks, "workers", lambda: 2)
+    assert len(cache[2][2].blocks(8)) == 3
+    blocked, _ = run()
+    monkeypatch.setattr(conv_winograd, "MAX_WORKSPACE_BYTES", 0)
+    rebuilt, cache = run()
+    assert cache[2][3] is None  # V rebuilt block by block in the backward pass
+    for got in (blocked, rebuilt):
+        for a, e in zip(got, whole):
+            np.testing.assert_allclose(a, e, rtol=1e-13, atol=1e-13)
+    for a, e in zip(rebuilt, blocked):
+        np.testing.assert_array_equal(a, e)
 
 
 def test_winograd_float32_accuracy(rng):

@@ -1,0 +1,63 @@
+"""Running a layer over blocks of the batch, on every core.
+
+NumPy's elementwise operations use one core, and BLAS splits each matrix multiply across
+cores, which costs a synchronisation per call, and the fast convolutions make many calls.
+So the batch is cut into blocks, one or more per core, and the blocks go to a pool of
+threads, each running its whole block (transforms and multiplies) with single-threaded
+BLAS: NumPy releases the GIL inside its loops, so the blocks run side by side.
+Results do not depend on the number of threads: blocks are fixed by the sizes alone and
+partial sums are added in block order.
+"""
+
+import math
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+# A block's scratch arrays stay below this; smaller blocks cost more Python overhead.
+BLOCK_BYTES = 8 << 20
+# Blocks are cut for this many workers at least, whatever the machine has.
+MIN_BLOCKS = 2
+
+_executor = None
+_blas = None
+
+
+def workers():
+    """Threads to use: the cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def blocks(n, per_image_bytes):
+    """Slices covering range(n): at least MIN_BLOCKS, each below BLOCK_BYTES if possible."""
+    step = max(1, min(BLOCK_BYTES // max(1, per_image_bytes), math.ceil(n / MIN_BLOCKS)))
+    return [slice(i, min(i + step, n)) for i in range(0, n, step)]
+
+
+def _single_threaded_blas():
+    """A context in which BLAS uses one thread (threadpoolctl, if installed)."""
+    global _blas
+    if _blas is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+            _blas = ThreadpoolController()
+        except ImportError:
+            _blas = False
+    if _blas is False:
+        import contextlib
+        return contextlib.nullcontext()
+    return _blas.limit(limits=1, user_api="blas")
+
+
+def run_blocks(fn, slices):
+    """[fn(s) for s in slices], the blocks spread over the cores; results in order."""
+    global _executor
+    n_workers = min(workers(), len(slices))
+    if n_workers == 1:
+        return [fn(s) for s in slices]
+    if _executor is None or _executor._max_workers < n_workers:
+        _executor = ThreadPoolExecutor(max_workers=workers(), thread_name_prefix="cs231n-conv")
+    with _single_threaded_blas():
+        return list(_executor.map(fn, slices))
