@@ -1,0 +1,166 @@
+"""Notebook 07: the random search in log space (the library has no function for it).
+
+The reference implementations live here. The notebook prescribes how the generator is used
+(all learning rates first, then all regularisation strengths, each with one call of
+``rng.uniform`` on the base-10 exponent), so the sampled values are comparable exactly.
+"""
+
+import numpy as np
+
+from autograder.exercise import Check, Exercise, Mistake
+
+NOTEBOOK = "07_babysitting"
+
+
+def sample_log_uniform(low, high, size, rng):
+    """``size`` values spread uniformly in log10 space between ``low`` and ``high`` (both > 0).
+
+    Draws the exponents with one call ``rng.uniform(log10(low), log10(high), size)`` and returns
+    ``10 ** exponents``, an array of shape (size,).
+    """
+    if not 0 < low < high:
+        raise ValueError(f"need 0 < low < high, got low={low}, high={high}")
+    return 10.0 ** rng.uniform(np.log10(low), np.log10(high), size)
+
+
+def random_search(train_fn, num_trials, lr_range, reg_range, rng):
+    """Random search over (learning rate, regularisation strength), both sampled in log space.
+
+    Draws all ``num_trials`` learning rates with ``sample_log_uniform(*lr_range, num_trials, rng)``,
+    then all regularisation strengths the same way from ``reg_range``, and calls
+    ``train_fn(learning_rate, reg)`` (it returns a validation accuracy) for each pair in order.
+
+    Returns (best, results): ``results`` is a list of dicts with keys ``lr``, ``reg``, ``val_acc``
+    in trial order, ``best`` the one with the highest ``val_acc`` (the first one on ties).
+    """
+    lrs = sample_log_uniform(*lr_range, num_trials, rng)
+    regs = sample_log_uniform(*reg_range, num_trials, rng)
+    results = [{"lr": float(lr), "reg": float(reg), "val_acc": float(train_fn(lr, reg))}
+               for lr, reg in zip(lrs, regs)]
+    best = max(results, key=lambda r: r["val_acc"])
+    return best, results
+
+
+# ---- typical mistakes ----
+
+def _sample_linear_space(low, high, size, rng):
+    """Uniform between low and high, not in log space."""
+    return rng.uniform(low, high, size)
+
+
+def _sample_natural_log(low, high, size, rng):
+    """Exponents drawn in base 10 but raised with e."""
+    return np.exp(rng.uniform(np.log10(low), np.log10(high), size))
+
+
+def _search_keeps_worst(train_fn, num_trials, lr_range, reg_range, rng):
+    best, results = random_search(train_fn, num_trials, lr_range, reg_range, rng)
+    return min(results, key=lambda r: r["val_acc"]), results
+
+
+def _search_linear(train_fn, num_trials, lr_range, reg_range, rng):
+    lrs = _sample_linear_space(*lr_range, num_trials, rng)
+    regs = _sample_linear_space(*reg_range, num_trials, rng)
+    results = [{"lr": float(lr), "reg": float(reg), "val_acc": float(train_fn(lr, reg))}
+               for lr, reg in zip(lrs, regs)]
+    return max(results, key=lambda r: r["val_acc"]), results
+
+
+def _search_swapped(train_fn, num_trials, lr_range, reg_range, rng):
+    lrs = sample_log_uniform(*lr_range, num_trials, rng)
+    regs = sample_log_uniform(*reg_range, num_trials, rng)
+    results = [{"lr": float(lr), "reg": float(reg), "val_acc": float(train_fn(reg, lr))}
+               for lr, reg in zip(lrs, regs)]
+    return max(results, key=lambda r: r["val_acc"]), results
+
+
+# ---- checks ----
+
+def _sampler_run(low, high, size):
+    def run(ns, rng):
+        seed = int(rng.integers(2**31))
+        values = np.asarray(ns["sample_log_uniform"](low, high, size, np.random.default_rng(seed)), dtype=np.float64)
+        return {
+            "values": values,
+            "all_in_range": bool(np.all((values >= low) & (values <= high))),
+        }
+
+    return run
+
+
+def _bumpy_accuracy(rng):
+    """A smooth made-up validation accuracy with its peak at an rng-drawn (log lr, log reg)."""
+    peak_lr, peak_reg = rng.uniform(-4, -2), rng.uniform(-5, -1)
+    width_lr, width_reg = rng.uniform(0.5, 1.0), rng.uniform(1.0, 2.0)
+
+    def train_fn(learning_rate, reg):
+        a = (np.log10(learning_rate) - peak_lr) / width_lr
+        b = (np.log10(reg) - peak_reg) / width_reg
+        return 0.1 + 0.8 * np.exp(-0.5 * (a * a + b * b))
+
+    return train_fn
+
+
+def _search_run(num_trials, lr_range, reg_range):
+    def run(ns, rng):
+        train_fn = _bumpy_accuracy(rng)
+        seed = int(rng.integers(2**31))
+        calls = []
+
+        def recording_train_fn(learning_rate, reg):
+            calls.append((float(learning_rate), float(reg)))
+            return train_fn(learning_rate, reg)
+
+        best, results = ns["random_search"](recording_train_fn, num_trials, lr_range, reg_range,
+                                            np.random.default_rng(seed))
+        return {
+            "num_results": len(results),
+            "num_calls": len(calls),
+            "lr": np.array([r["lr"] for r in results], dtype=np.float64),
+            "reg": np.array([r["reg"] for r in results], dtype=np.float64),
+            "val_acc": np.array([r["val_acc"] for r in results], dtype=np.float64),
+            "best_lr": float(best["lr"]),
+            "best_reg": float(best["reg"]),
+            "best_val_acc": float(best["val_acc"]),
+        }
+
+    return run
+
+
+EXERCISES = (
+    Exercise(
+        name="sample_log_uniform",
+        reference={"sample_log_uniform": sample_log_uniform},
+        checks=(
+            Check("visible", _sampler_run(1e-5, 1e-1, 8), hidden=False),
+            Check("one_value", _sampler_run(1e-3, 1.0, 1)),
+            Check("narrow_range", _sampler_run(2e-4, 3e-4, 50)),
+            Check("wide_range", _sampler_run(1e-8, 1e2, 200)),
+        ),
+        mistakes=(
+            Mistake("your sampler is uniform between low and high, not in log space: draw the "
+                    "exponent uniformly and return 10 ** exponent",
+                    {"sample_log_uniform": _sample_linear_space}),
+            Mistake("your sampler draws base-10 exponents but raises e to them: use 10 ** exponent",
+                    {"sample_log_uniform": _sample_natural_log}),
+        ),
+    ),
+    Exercise(
+        name="random_search",
+        reference={"sample_log_uniform": sample_log_uniform, "random_search": random_search},
+        checks=(
+            Check("visible", _search_run(10, (1e-5, 1e-1), (1e-6, 1e-1)), hidden=False),
+            Check("one_trial", _search_run(1, (1e-4, 1e-2), (1e-3, 1e-1))),
+            Check("many_trials", _search_run(60, (1e-6, 1.0), (1e-7, 10.0))),
+            Check("fine_range", _search_run(25, (3e-4, 3e-3), (1e-5, 1e-3))),
+        ),
+        mistakes=(
+            Mistake("your random_search keeps the trial with the LOWEST validation accuracy",
+                    {"random_search": _search_keeps_worst}),
+            Mistake("your random_search samples in linear space: use sample_log_uniform for both "
+                    "hyperparameters", {"random_search": _search_linear}),
+            Mistake("your random_search passes the regularisation strength as the learning rate "
+                    "(train_fn takes learning_rate first, then reg)", {"random_search": _search_swapped}),
+        ),
+    ),
+)
