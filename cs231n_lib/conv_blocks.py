@@ -31,8 +31,14 @@ def workers():
 
 
 def blocks(n, per_image_bytes):
-    """Slices covering range(n): at least MIN_BLOCKS, each below BLOCK_BYTES if possible."""
-    step = max(1, min(BLOCK_BYTES // max(1, per_image_bytes), math.ceil(n / MIN_BLOCKS)))
+    """Slices covering range(n), of near-equal size, each below BLOCK_BYTES if possible.
+
+    Their number is a multiple of MIN_BLOCKS (when n allows), so that two workers finish
+    together.
+    """
+    count = math.ceil(n * per_image_bytes / BLOCK_BYTES)
+    count = min(n, MIN_BLOCKS * math.ceil(count / MIN_BLOCKS))
+    step = math.ceil(n / max(1, count))
     return [slice(i, min(i + step, n)) for i in range(0, n, step)]
 
 

@@ -1,29 +1,29 @@
-"""Convolution as one matrix multiply over "shifted rows" (any kernel, any stride).
+"""Convolution as matrix multiplies, one per image (any kernel, any stride).
 
-The textbook im2col copies every window into a column: for a 3x3 kernel that is nine
-short copies of W_out numbers per row of output, and the copying, not the multiply,
-ends up taking most of the time. Two layout choices avoid it.
+im2col: for each image, copy every receptive field into a column of a matrix
+cols (C*HH*WW, H_out*W_out); then out[n] = w.reshape(F, -1) @ cols[n] is the whole
+convolution of image n, and it lands directly in NCHW order. The copies are done one
+kernel offset (c, kh, kw) at a time: each is the (H_out, W_out) window of the padded
+image shifted by (kh, kw), so numpy copies whole rows rather than single numbers.
+A row of ones appended to cols carries the bias through the same multiply, and in the
+backward pass gives db as a by-product of dw.
 
-1. Stride 1, shifted rows. Keep the padded input channel-major, each channel flattened
-   over (image, row, column): xbuf[c, n*Hp*Wp + r*Wp + q]. Compute the output on the full
-   padded width Wp (throwing away the last WW-1 columns afterwards). Then kernel offset
-   (kh, kw) reads the flat row of each image starting at kh*Wp + kw: a long contiguous run,
-   so building the column matrix is HH*WW*C*N plain memcpys of H_out*Wp numbers, and the
-   waste is only Wp/W_out extra columns.
+Strides s > 1 are turned into stride 1 first (space to depth): split the padded input
+into its s*s phases xp[:, :, a::s, b::s] and the kernel likewise; a stride-s convolution
+is then a stride-1 convolution of the C*s*s phase channels with ceil(HH/s) x ceil(WW/s)
+kernels (zero where the kernel has no tap). So every window copy is a plain slice.
 
-2. Stride s > 1, space to depth. Split the padded input into its s*s phases
-   xp[:, :, a::s, b::s] and the kernel likewise; a stride-s convolution is then a stride-1
-   convolution of the C*s*s phase channels with ceil(HH/s) x ceil(WW/s) kernels (zeros where
-   the kernel has no tap). The phases are written straight into the layout of (1).
+Measured alternative, dropped: "shifted rows" (each channel flattened, the output computed
+on the full padded width so that every kernel offset is one long contiguous run) copies
+faster but then has to crop the output, which cost more than it saved.
 
-The same column matrix serves the weight gradient, and the input gradient is its
-transpose scattered back with one long-run add per kernel offset (col2im).
+The backward pass reuses cols: dw = dout[n] @ cols[n]^T summed over images, and
+dx is w^T @ dout[n] scattered back (col2im) with one slice-add per kernel offset.
 """
 
 import math
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
 from .conv_blocks import blocks, run_blocks
 from .conv_workspace import workspace
@@ -48,10 +48,7 @@ class _Geometry:
         self.Ws = self.W_out + self.kw - 1
         self.Cs = C * s * s  # phase channels
         self.K = self.Cs * self.kh * self.kw  # GEMM inner size
-        self.L = self.H_out * self.Ws  # output columns per image (full phase width)
-        self.image = self.Hs * self.Ws
-        # The last image's shifted row runs kw-1 numbers past its end: a zero tail.
-        self.tail = self.kw - 1
+        self.L = self.H_out * self.W_out  # output positions per image
 
     def blocks(self, itemsize):
         # Per image: the columns, their gradient and the GEMM result.
@@ -91,72 +88,59 @@ def _phase_weights_backward(dw2, g):
     return np.ascontiguousarray(d.reshape(g.F, g.C, g.kh * s, g.kw * s)[:, :, :g.HH, :g.WW])
 
 
-def _image_buffer(x, g, n):
-    """x block (n, C, H, W) -> channel-major phase images, flat: (Cs, n*Hs*Ws + tail)."""
-    s = g.s
-    tag = (n, g.C, g.H, g.W, s, g.pad, g.Hs, g.Ws)
-    buf = workspace("gemm-x", (g.Cs, n * g.image + g.tail), x.dtype, zeroed=True, tag=tag)
-    img = buf[:, :n * g.image].reshape(g.C, s, s, n, g.Hs, g.Ws)
-    xt = x.transpose(1, 0, 2, 3)
+def _image_buffer(x, g):
+    """x block (n, C, H, W) -> zero-padded phase images (n, Cs, Hs, Ws)."""
+    n, s = x.shape[0], g.s
+    tag = (g.C, g.H, g.W, s, g.pad)
+    buf = workspace("gemm-x", (n, g.Cs, g.Hs, g.Ws), x.dtype, zeroed=True, tag=tag)
+    img = buf.reshape(n, g.C, s, s, g.Hs, g.Ws)
     for a, b, src, dst in g.phases():
-        img[:, a, b, :, dst[0], dst[1]] = xt[:, :, src[0], src[1]]
+        img[:, :, a, b, dst[0], dst[1]] = x[:, :, src[0], src[1]]
     return buf
 
 
-def _shifted(buf, g, n, kh, kw):
-    """View (Cs, n, L) of buf: kernel offset (kh, kw) of every output position."""
-    start = buf[:, kh * g.Ws + kw:]
-    it = buf.itemsize
-    return as_strided(start, shape=(g.Cs, n, g.L), strides=(buf.strides[0], g.image * it, it),
-                      writeable=buf.flags.writeable)
-
-
 def _columns(x, g, cols=None):
-    """x block (n, C, H, W) -> column matrix (K, n*L), rows ordered (c, a, b, kh, kw)."""
+    """x block (n, C, H, W) -> column matrices (n, K + 1, H_out*W_out).
+
+    Row (c, kh, kw) of image n is the (H_out, W_out) window of phase image c shifted by
+    (kh, kw); the last row is ones, so that the bias rides along in the multiply.
+    """
     n = x.shape[0]
-    buf = _image_buffer(x, g, n)
+    buf = _image_buffer(x, g)
     if cols is None:
-        cols = np.empty((g.Cs, g.kh, g.kw, n, g.L), dtype=x.dtype)
-    cols = cols.reshape(g.Cs, g.kh, g.kw, n, g.L)
+        cols = np.empty((n, g.K + 1, g.L), dtype=x.dtype)
+    cols[:, g.K] = 1
+    win = cols[:, :g.K].reshape(n, g.Cs, g.kh, g.kw, g.H_out, g.W_out)
     for kh in range(g.kh):
         for kw in range(g.kw):
-            cols[:, kh, kw] = _shifted(buf, g, n, kh, kw)
-    return cols.reshape(g.K, n * g.L)
+            win[:, :, kh, kw] = buf[:, :, kh:kh + g.H_out, kw:kw + g.W_out]
+    return cols
 
 
-def _forward_block(cols, w2, b, g, out):
-    """out (n, F, H_out, W_out) <- w2 @ cols, cropped to W_out, plus b."""
+def _forward_block(cols, w2b, g, out):
+    """out (n, F, H_out, W_out) <- [w2 | b] @ cols[i] for every image, straight into place."""
     n = out.shape[0]
-    res = workspace("gemm-res", (g.F, n * g.L), out.dtype)
-    np.matmul(w2, cols, out=res)
-    full = res.reshape(g.F, n, g.H_out, g.Ws)[..., :g.W_out]
-    np.add(full.transpose(1, 0, 2, 3), b.reshape(1, -1, 1, 1), out=out)
+    np.matmul(w2b, cols, out=out.reshape(n, g.F, g.L))
 
 
 def _backward_block(dout, cols, w2, g, dx):
-    """dx block (n, C, H, W) written; returns this block's share of dw2 (F, K)."""
+    """dx block (n, C, H, W) written; returns this block's share of [dw2 | db] (F, K + 1)."""
     n = dout.shape[0]
-    dres = workspace("gemm-dres", (g.F, n, g.H_out, g.Ws), dout.dtype, zeroed=True,
-                     tag=g.W_out)
-    # Columns past W_out are never written, so they stay zero: no gradient from them.
-    dres[..., :g.W_out] = dout.transpose(1, 0, 2, 3)
-    dres = dres.reshape(g.F, n * g.L)
-    dw2 = dres @ cols.T
-    dcols = workspace("gemm-dcols", (g.K, n * g.L), dout.dtype)
+    dres = dout.reshape(n, g.F, g.L)
+    dw2b = np.matmul(dres, cols.transpose(0, 2, 1)).sum(axis=0)  # the ones row gives db
+    dcols = workspace("gemm-dcols", (n, g.K, g.L), dout.dtype)
     np.matmul(w2.T, dres, out=dcols)
-    dcols = dcols.reshape(g.Cs, g.kh, g.kw, n, g.L)
-    dbuf = workspace("gemm-dx", (g.Cs, n * g.image + g.tail), dout.dtype)
+    dcols = dcols.reshape(n, g.Cs, g.kh, g.kw, g.H_out, g.W_out)
+    dbuf = workspace("gemm-dx", (n, g.Cs, g.Hs, g.Ws), dout.dtype)
     dbuf.fill(0)
-    # col2im: one long-run add per kernel offset.
+    # col2im: each kernel offset adds its windows back where they came from.
     for kh in range(g.kh):
         for kw in range(g.kw):
-            view = _shifted(dbuf, g, n, kh, kw)
-            view += dcols[:, kh, kw]
-    img = dbuf[:, :n * g.image].reshape(g.C, g.s, g.s, n, g.Hs, g.Ws)
-    dxt = dx.transpose(1, 0, 2, 3)
+            dbuf[:, :, kh:kh + g.H_out, kw:kw + g.W_out] += dcols[:, :, kh, kw]
+    img = dbuf.reshape(n, g.C, g.s, g.s, g.Hs, g.Ws)
     for a, b, src, dst in g.phases():
-        dxt[:, :, src[0], src[1]] = img[:, a, b, :, dst[0], dst[1]]
-    return dw2
+        dx[:, :, src[0], src[1]] = img[:, :, a, b, dst[0], dst[1]]
+    return dw2b
 
 
 def _block_columns(x, g, kept, s, i):
@@ -164,7 +148,7 @@ def _block_columns(x, g, kept, s, i):
     if kept is not None:
         return kept[i]
     n = s.stop - s.start
-    return _columns(x[s], g, workspace("gemm-cols", (g.K, n * g.L), x.dtype))
+    return _columns(x[s], g, workspace("gemm-cols", (n, g.K + 1, g.L), x.dtype))
 
 
 def conv_forward_gemm(x, w, b, stride, pad):
@@ -177,6 +161,7 @@ def conv_forward_gemm(x, w, b, stride, pad):
     x, w, b = (np.asarray(a, dtype=dtype) for a in (x, w, b))
     g = _Geometry(x.shape, w.shape, stride, pad)
     w2 = _phase_weights(w, g)
+    w2b = np.concatenate([w2, b[:, None]], axis=1)
     out = np.empty((g.N, g.F, g.H_out, g.W_out), dtype=dtype)
     slices = g.blocks(x.itemsize)
     keep = g.K * g.L * g.N * x.itemsize <= MAX_WORKSPACE_BYTES
@@ -184,7 +169,7 @@ def conv_forward_gemm(x, w, b, stride, pad):
     def forward(i_s):
         i, s = i_s
         cols = _columns(x[s], g) if keep else _block_columns(x, g, None, s, i)
-        _forward_block(cols, w2, b, g, out[s])
+        _forward_block(cols, w2b, g, out[s])
         return cols if keep else None
     kept = run_blocks(forward, list(enumerate(slices)))
     return out, (x, w, w2, g, kept if keep else None)
@@ -200,6 +185,5 @@ def conv_backward_gemm(dout, cache):
     def backward(i_s):
         i, s = i_s
         return _backward_block(dout[s], _block_columns(x, g, kept, s, i), w2, g, dx[s])
-    dw2 = sum(run_blocks(backward, list(enumerate(g.blocks(x.itemsize)))))  # block order
-    db = dout.sum(axis=(0, 2, 3))
-    return dx, _phase_weights_backward(dw2, g), db
+    dw2b = sum(run_blocks(backward, list(enumerate(g.blocks(x.itemsize)))))  # block order
+    return dx, _phase_weights_backward(dw2b[:, :-1], g), dw2b[:, -1].copy()
