@@ -9,8 +9,10 @@ Results do not depend on the number of threads: blocks are fixed by the sizes al
 partial sums are added in block order.
 """
 
+import contextlib
 import math
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 # A block's scratch arrays stay below this; smaller blocks cost more Python overhead.
@@ -19,7 +21,11 @@ BLOCK_BYTES = 8 << 20
 MIN_BLOCKS = 2
 
 _executor = None
+_executor_pid = None
 _blas = None
+_blas_lock = threading.Lock()
+_blas_users = 0
+_blas_restore = None
 
 
 def workers():
@@ -42,28 +48,42 @@ def blocks(n, per_image_bytes):
     return [slice(i, min(i + step, n)) for i in range(0, n, step)]
 
 
+@contextlib.contextmanager
 def _single_threaded_blas():
-    """A context in which BLAS uses one thread (threadpoolctl, if installed)."""
-    global _blas
-    if _blas is None:
-        try:
-            from threadpoolctl import ThreadpoolController
-            _blas = ThreadpoolController()
-        except ImportError:
-            _blas = False
-    if _blas is False:
-        import contextlib
-        return contextlib.nullcontext()
-    return _blas.limit(limits=1, user_api="blas")
+    """BLAS on one thread while any block runs (needs threadpoolctl; else a no-op).
+
+    Counted, so that calls from several threads at once restore the setting only when
+    the last one leaves.
+    """
+    global _blas, _blas_users, _blas_restore
+    with _blas_lock:
+        if _blas is None:
+            try:
+                from threadpoolctl import ThreadpoolController
+                _blas = ThreadpoolController().select(user_api="blas")
+            except ImportError:
+                _blas = False
+        if _blas and _blas_users == 0:
+            _blas_restore = _blas.limit(limits=1)
+        _blas_users += 1
+    try:
+        yield
+    finally:
+        with _blas_lock:
+            _blas_users -= 1
+            if _blas and _blas_users == 0:
+                _blas_restore.restore_original_limits()
 
 
 def run_blocks(fn, slices):
     """[fn(s) for s in slices], the blocks spread over the cores; results in order."""
-    global _executor
+    global _executor, _executor_pid
     n_workers = min(workers(), len(slices))
     if n_workers == 1:
         return [fn(s) for s in slices]
-    if _executor is None or _executor._max_workers < n_workers:
+    # A forked child inherits the pool object but not its threads: make a new one.
+    if _executor is None or _executor_pid != os.getpid():
         _executor = ThreadPoolExecutor(max_workers=workers(), thread_name_prefix="cs231n-conv")
+        _executor_pid = os.getpid()
     with _single_threaded_blas():
         return list(_executor.map(fn, slices))

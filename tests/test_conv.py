@@ -82,3 +82,14 @@ def test_max_pool_against_torch(rng, torch):
     tout.backward(torch.tensor(dout))
     np.testing.assert_array_equal(out, tout.detach().numpy())
     np.testing.assert_allclose(conv.max_pool_backward(dout, cache), tx.grad.numpy(), atol=1e-14)
+
+
+def test_blocks_on_threads_leave_blas_threads_as_they_were(rng, monkeypatch):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from cs231n_lib import conv_blocks
+    monkeypatch.setattr(conv_blocks, "workers", lambda: 2)
+    before = [i["num_threads"] for i in threadpoolctl.threadpool_info()]
+    x, w, b = rng.standard_normal((4, 16, 6, 6)), rng.standard_normal((5, 16, 3, 3)), np.zeros(5)
+    out, cache = conv_forward(x, w, b, {"stride": 1, "pad": 1})
+    conv_backward(out, cache)
+    assert [i["num_threads"] for i in threadpoolctl.threadpool_info()] == before
