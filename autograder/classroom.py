@@ -208,7 +208,8 @@ def sigint_ignoring_loop(source, release, exercises):
 
 def memory_bomb(source, release, exercises):
     return _prepend(source, release, exercises,
-                    "_hoard = []\nwhile True:\n    _hoard.append(bytearray(50 * 1024 * 1024))\n")
+                    "import numpy as _np\n_hoard = []\nwhile True:\n"
+                    "    _hoard.append(_np.ones(256 * 1024 * 1024, dtype=_np.uint8))\n")
 
 
 def network_attempt(source, release, exercises, port: int = 9):
