@@ -37,6 +37,9 @@ def parse_args(argv):
     p.add_argument("--naive-n", type=int, default=2,
                    help="images for the naive loops, whose time is scaled to the batch")
     p.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
+    p.add_argument("--threads", type=int, default=None,
+                   help="cores for everyone (BLAS, our blocks, torch); default: all. "
+                        "--threads 1 compares work per core, which a busy machine disturbs least")
     p.add_argument("--clean-env", action="store_true",
                    help=f"re-run with {' and '.join(BLAS_ENV)} removed from the environment")
     return p.parse_args(argv)
@@ -152,11 +155,21 @@ def main(argv=None):
         _reexec_without_blas_env(argv)  # does not return
 
     import numpy as np
+
+    from . import conv_blocks
+    threads = args.threads or conv_blocks.workers()
+    if args.threads:
+        conv_blocks.workers = lambda: args.threads
+        try:
+            from threadpoolctl import threadpool_limits
+            threadpool_limits(args.threads, user_api="blas")
+        except ImportError:
+            raise SystemExit("--threads needs threadpoolctl to set the BLAS threads") from None
     torch = None
     if not args.no_torch:
         try:
             import torch
-            torch.set_num_threads(max(1, len(os.sched_getaffinity(0))))
+            torch.set_num_threads(threads)
         except ImportError:
             torch = None
 
@@ -172,8 +185,14 @@ def main(argv=None):
     cleaned = os.environ.get("CS231N_BENCH_CLEANED")
     if cleaned:
         print(f"(re-run with {cleaned} removed from the environment)")
-    print(f"median of {args.repeat} runs, all candidates timed round-robin; "
-          f"naive timed on {args.naive_n} images and scaled")
+    print(f"{threads} thread(s) each for BLAS, our batch blocks and torch; median of "
+          f"{args.repeat} runs, all candidates timed round-robin; naive timed on "
+          f"{args.naive_n} images and scaled")
+    try:
+        print(f"load average before the run: {os.getloadavg()[0]:.2f} "
+              f"on {os.cpu_count()} CPUs")
+    except OSError:
+        pass
 
     dtypes = [getattr(np, d.strip()) for d in args.dtypes.split(",") if d.strip()]
     header = (f"{'layer':<5} {'dtype':<7} {'method':<8} {'fwd ms':>7} {'bwd ms':>7} "

@@ -19,6 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 BLOCK_BYTES = 8 << 20
 # Blocks are cut for this many workers at least, whatever the machine has.
 MIN_BLOCKS = 2
+# Below this much scratch a layer is one block: handing work to threads costs ~0.1 ms.
+SPLIT_BYTES = 1 << 20
 
 _executor = None
 _executor_pid = None
@@ -40,8 +42,10 @@ def blocks(n, per_image_bytes):
     """Slices covering range(n), of near-equal size, each below BLOCK_BYTES if possible.
 
     Their number is a multiple of MIN_BLOCKS (when n allows), so that two workers finish
-    together.
+    together; a layer with less than SPLIT_BYTES of scratch in all is a single block.
     """
+    if n * per_image_bytes < SPLIT_BYTES:
+        return [slice(0, n)]
     count = math.ceil(n * per_image_bytes / BLOCK_BYTES)
     count = min(n, MIN_BLOCKS * math.ceil(count / MIN_BLOCKS))
     step = math.ceil(n / max(1, count))

@@ -88,6 +88,7 @@ def test_blocks_on_threads_leave_blas_threads_as_they_were(rng, monkeypatch):
     threadpoolctl = pytest.importorskip("threadpoolctl")
     from cs231n_lib import conv_blocks
     monkeypatch.setattr(conv_blocks, "workers", lambda: 2)
+    monkeypatch.setattr(conv_blocks, "SPLIT_BYTES", 0)
     before = [i["num_threads"] for i in threadpoolctl.threadpool_info()]
     x, w, b = rng.standard_normal((4, 16, 6, 6)), rng.standard_normal((5, 16, 3, 3)), np.zeros(5)
     out, cache = conv_forward(x, w, b, {"stride": 1, "pad": 1})

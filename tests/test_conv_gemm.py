@@ -54,6 +54,7 @@ def test_blocked_and_rebuilt_equal_whole(rng, monkeypatch, stride, pad, k):
     w, b = rng.standard_normal((4, 3, k, k)), rng.standard_normal(4)
     cp = {"stride": stride, "pad": pad, "method": "gemm"}
     monkeypatch.setattr(conv_blocks, "MIN_BLOCKS", 1)
+    monkeypatch.setattr(conv_blocks, "SPLIT_BYTES", 0)
     monkeypatch.setattr(conv_blocks, "workers", lambda: 1)
     dout = rng.standard_normal(conv_forward(x, w, b, cp)[0].shape)
     whole, cache = _run(x, w, b, cp, dout)

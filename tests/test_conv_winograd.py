@@ -44,6 +44,7 @@ def test_winograd_blocked_and_rebuilt_equal_whole(rng, monkeypatch):
     w, b = rng.standard_normal((3, 4, 3, 3)), rng.standard_normal(3)
     cp = {"stride": 1, "pad": 1, "method": "winograd"}
     monkeypatch.setattr(conv_blocks, "MIN_BLOCKS", 1)
+    monkeypatch.setattr(conv_blocks, "SPLIT_BYTES", 0)
     monkeypatch.setattr(conv_blocks, "workers", lambda: 1)
 
     def run():
