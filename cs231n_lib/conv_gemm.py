@@ -26,6 +26,7 @@ import math
 import numpy as np
 
 from .conv_blocks import blocks, run_blocks
+from .conv_shapes import float_type
 from .conv_workspace import workspace
 
 # The column matrices are kept for the backward pass up to this size, else rebuilt there.
@@ -157,7 +158,7 @@ def conv_forward_gemm(x, w, b, stride, pad):
     The column matrices are kept for the backward pass unless together they would exceed
     MAX_WORKSPACE_BYTES; then the backward pass rebuilds them block by block.
     """
-    dtype = np.result_type(x, w, b)
+    dtype = float_type(x, w, b)
     x, w, b = (np.asarray(a, dtype=dtype) for a in (x, w, b))
     g = _Geometry(x.shape, w.shape, stride, pad)
     w2 = _phase_weights(w, g)
@@ -178,7 +179,7 @@ def conv_forward_gemm(x, w, b, stride, pad):
 def conv_backward_gemm(dout, cache):
     """dx (N, C, H, W), dw (F, C, HH, WW), db (F,) from the cache of conv_forward_gemm."""
     x, w, w2, g, kept = cache
-    dtype = np.result_type(dout, x)
+    dtype = float_type(dout, x)
     dout = np.asarray(dout, dtype=dtype)
     dx = np.empty(x.shape, dtype=dtype)
 

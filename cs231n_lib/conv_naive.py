@@ -7,7 +7,7 @@ between a filter and the window of the (padded) input under it.
 
 import numpy as np
 
-from .conv_shapes import conv_geometry, pool_geometry
+from .conv_shapes import conv_geometry, float_type, pool_geometry
 
 
 def conv_forward_naive(x, w, b, conv_param):
@@ -21,7 +21,7 @@ def conv_forward_naive(x, w, b, conv_param):
     N = x.shape[0]
     F, _, HH, WW = w.shape
     xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
-    out = np.zeros((N, F, H_out, W_out), dtype=np.result_type(x, w, b))
+    out = np.zeros((N, F, H_out, W_out), dtype=float_type(x, w, b))
     for n in range(N):
         for f in range(F):
             for i in range(H_out):
@@ -46,8 +46,8 @@ def conv_backward_naive(dout, cache):
     N = x.shape[0]
     F, _, HH, WW = w.shape
     xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
-    dxp = np.zeros_like(xp, dtype=np.result_type(dout, w))
-    dw = np.zeros_like(w, dtype=np.result_type(dout, x))
+    dxp = np.zeros_like(xp, dtype=float_type(dout, w))
+    dw = np.zeros_like(w, dtype=float_type(dout, x))
     db = dout.sum(axis=(0, 2, 3))
     for n in range(N):
         for f in range(F):

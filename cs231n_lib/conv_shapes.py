@@ -6,6 +6,16 @@ so the naive and the fast paths reject exactly the same inputs.
 
 import operator
 
+import numpy as np
+
+
+def float_type(*arrays):
+    """The float dtype the arrays compute in: their common type, integers promoted to float64.
+
+    (A weak Python float keeps float32 as float32 but turns integers into float64.)
+    """
+    return np.result_type(*arrays, 1.0)
+
 
 def _int_param(params, key, minimum, where):
     if key not in params:

@@ -21,6 +21,7 @@ import math
 import numpy as np
 
 from .conv_blocks import blocks, run_blocks
+from .conv_shapes import float_type
 from .conv_workspace import workspace
 
 G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
@@ -238,7 +239,7 @@ def conv_forward_winograd(x, w, b, pad):
     The transformed input V (4x the input) is kept for the backward pass unless it would
     exceed MAX_WORKSPACE_BYTES; then the backward pass recomputes it block by block.
     """
-    dtype = np.result_type(x, w, b)
+    dtype = float_type(x, w, b)
     x, w, b = (np.asarray(a, dtype=dtype) for a in (x, w, b))
     g = _Geometry(x.shape, w.shape[0], pad)
     U = _transformed_filters(w)
@@ -256,7 +257,7 @@ def conv_forward_winograd(x, w, b, pad):
 def conv_backward_winograd(dout, cache):
     """dx (N, C, H, W), dw (F, C, 3, 3), db (F,) from the cache of conv_forward_winograd."""
     x, U, g, V = cache
-    dtype = np.result_type(dout, x)
+    dtype = float_type(dout, x)
     dout = np.asarray(dout, dtype=dtype)
     dx = np.empty(x.shape, dtype=dtype)
 

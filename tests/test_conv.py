@@ -94,3 +94,19 @@ def test_blocks_on_threads_leave_blas_threads_as_they_were(rng, monkeypatch):
     out, cache = conv_forward(x, w, b, {"stride": 1, "pad": 1})
     conv_backward(out, cache)
     assert [i["num_threads"] for i in threadpoolctl.threadpool_info()] == before
+
+
+@pytest.mark.parametrize("method", ["gemm", "winograd"])
+def test_integer_inputs_compute_in_float64(method):
+    x = np.arange(2 * 2 * 4 * 4).reshape(2, 2, 4, 4)
+    w = np.arange(3 * 2 * 3 * 3).reshape(3, 2, 3, 3) % 5 - 2
+    b = np.array([1, 0, -1])
+    cp = {"stride": 1, "pad": 1}
+    out, cache = conv_forward(x, w, b, dict(cp, method=method))
+    ref, ref_cache = conv.conv_forward_naive(x, w, b, cp)
+    assert out.dtype == ref.dtype == np.float64
+    np.testing.assert_allclose(out, ref, atol=1e-9)
+    dout = np.ones(out.shape, dtype=int)
+    for g, r in zip(conv_backward(dout, cache), conv.conv_backward_naive(dout, ref_cache)):
+        assert g.dtype == np.float64
+        np.testing.assert_allclose(g, r, atol=1e-9)
