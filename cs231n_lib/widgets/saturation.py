@@ -147,11 +147,17 @@ class SaturationExplorer:
             return
         if get_ipython() is None:
             return  # headless: the figure is up to date, there is nowhere to show it
-        from IPython.display import clear_output, display
+        import io
 
+        from IPython.display import Image, clear_output, display
+
+        # A PNG made here shows the same in JupyterLab, classic Jupyter and under any matplotlib
+        # backend (displaying the Figure object itself needs the inline backend to be active).
+        png = io.BytesIO()
+        self.figure.savefig(png, format="png", dpi=80)
         with self.output:
             clear_output(wait=True)
-            display(self.figure)
+            display(Image(data=png.getvalue(), format="png"))
 
     def _ipython_display_(self):
         from IPython.display import display
