@@ -8,12 +8,18 @@ needs 16, one per point of the transformed tile:
 
 The transforms B^T, G, A^T hold only 0, +-1 and +-1/2, so they are a few additions, and
 the 16 elementwise products summed over channels are 16 independent matrix multiplies,
-U[k] (F, C) @ V[k] (C, tiles), which is where the time goes and what BLAS does best.
+M[k] = V[k] (tiles, C) @ U[k] (C, F), which BLAS does well.
 
 The backward pass is the same computation read backwards: the gradients of the 16
-products give dU[k] = dM[k] @ V[k]^T (-> dw) and dV[k] = U[k]^T @ dM[k] (-> dx), with the
+products give dU[k] = V[k]^T @ dM[k] (-> dw) and dV[k] = dM[k] @ U[k]^T (-> dx), with the
 transposed transforms around them. Every tile of dx overlaps its neighbours by 2 pixels,
 so the input transform's adjoint adds into them.
+
+Where the time goes: V and M are 4x the input and 4x the output, and numpy passes over
+them once per addition of a transform, so beside the multiplies the layer is bound by
+memory traffic. Hence the choices below: channels-last tiles (long contiguous runs),
+even and odd columns stored apart, the output transform as one (4 x 16) matrix product
+instead of 12 additions, the bias added once per tile instead of once per pixel.
 """
 
 import math
@@ -170,53 +176,38 @@ def _backward_block(dout, V, U, g, dx):
     dy = workspace("wino-dy", (n, 2 * g.Th, 2 * g.Tw, g.F), dout.dtype, zeroed=True,
                    tag=(g.H_out, g.W_out))
     dy[:, :g.H_out, :g.W_out] = dout.transpose(0, 2, 3, 1)
-    # dM = A dY A^T with A = [[1, 0], [1, 1], [1, -1], [0, -1]]: first along the tile's
-    # columns, R[b][i] = (A dY[i, :])[b], then along its rows. Rows 0 and 3 of A pick a
-    # single term, so those dM[a, b] are views of R, and a minus sign is moved onto the
-    # small matrices U[k] and dU[k] instead of the big dM[k].
+    # dM = A dY A^T with A = [[1, 0], [1, 1], [1, -1], [0, -1]]. Along the tile's columns,
+    # row i of dY becomes R[i] = (y0, y0 + y1, y0 - y1, -y1) with y0, y1 = dY[i, 0], dY[i, 1];
+    # along its rows, dM[0] = R[0], dM[1] = R[0] + R[1], dM[2] = R[0] - R[1], dM[3] = -R[1].
+    # Single terms are used in place (contiguous, so each is a (P, F) matrix) and every
+    # minus sign in front of a whole dM[k] moves onto the small U[k] and dU[k].
     dY = workspace("wino-dY", (2, 2, n, g.Th, g.Tw, g.F), dout.dtype)
     dy6 = dy.reshape(n, g.Th, 2, g.Tw, 2, g.F)
     for i in range(2):
         for j in range(2):
-            dY[i, j] = dy6[:, :, i, :, j]  # contiguous, so each is a (P, F) matrix
-    R = workspace("wino-dR", (2, 2, n, g.Th, g.Tw, g.F), dout.dtype)  # b = 1, 2; i = 0, 1
-    dM12 = workspace("wino-dM", (2, 4, n, g.Th, g.Tw, g.F), dout.dtype)  # a = 1, 2
+            dY[i, j] = dy6[:, :, i, :, j]
+    sums = workspace("wino-dR", (2, 2, n, g.Th, g.Tw, g.F), dout.dtype)
+    R = []  # R[i][b] = (array, sign)
     for i in range(2):
-        y0, y1 = dY[i, 0], dY[i, 1]
-        np.add(y0, y1, out=R[0, i])
-        np.subtract(y0, y1, out=R[1, i])
-    rows = []  # rows[i][b] = (A dY[i, :])[b], up to sign; signs[i][b]
-    for i in range(2):
-        y0, y1 = dY[i, 0], dY[i, 1]
-        rows.append([(y0, 1), (R[0, i], 1), (R[1, i], 1), (y1, -1)])
+        y0, y1 = dY[i]
+        np.add(y0, y1, out=sums[i, 0])
+        np.subtract(y0, y1, out=sums[i, 1])
+        R.append([(y0, 1), (sums[i, 0], 1), (sums[i, 1], 1), (y1, -1)])
+    mid = workspace("wino-dM", (2, 4, n, g.Th, g.Tw, g.F), dout.dtype)  # dM[1], dM[2]
+    dM = [R[0], [], [], [(r, -sg) for r, sg in R[1]]]
     for b in range(4):
-        (r0, s0), (r1, s1) = rows[0][b], rows[1][b]
-        # dM[1, b] = R_b[0] + R_b[1], dM[2, b] = R_b[0] - R_b[1] (only b = 3 has signs -1, -1)
-        if s0 == s1 == 1:
-            np.add(r0, r1, out=dM12[0, b])
-            np.subtract(r0, r1, out=dM12[1, b])
-        else:  # b = 3: -y1[0] - y1[1], -y1[0] + y1[1]
-            np.add(r0, r1, out=dM12[0, b])
-            np.subtract(r1, r0, out=dM12[1, b])
-    sign = np.ones(16)
-    terms = []
-    for a in range(4):
-        for b in range(4):
-            if a == 0:
-                m, sg = rows[0][b]
-            elif a == 3:
-                m, sg = rows[1][b]
-                sg = -sg
-            else:
-                m, sg = dM12[a - 1, b], (-1 if b == 3 and a == 1 else 1)
-            terms.append(m.reshape(P, g.F))
-            sign[4 * a + b] = sg
+        (r0, sg), (r1, _) = R[0][b], R[1][b]  # both rows carry the same sign
+        np.add(r0, r1, out=mid[0, b])
+        np.subtract(r0, r1, out=mid[1, b])
+        dM[1].append((mid[0, b], sg))
+        dM[2].append((mid[1, b], sg))
+    terms = [(m.reshape(P, g.F), sg) for row in dM for m, sg in row]
     dU = np.empty((16, g.C, g.F), dtype=dout.dtype)
     dV = workspace("wino-dV", (16, P, g.C), dout.dtype)
-    for k in range(16):
-        np.matmul(V[k].T, terms[k], out=dU[k])
-        np.matmul(terms[k], U[k].T if sign[k] > 0 else -U[k].T, out=dV[k])
-        if sign[k] < 0:
+    for k, (dMk, sg) in enumerate(terms):
+        np.matmul(V[k].T, dMk, out=dU[k])
+        np.matmul(dMk, U[k].T if sg > 0 else -U[k].T, out=dV[k])
+        if sg < 0:
             np.negative(dU[k], out=dU[k])
     dbuf = workspace("wino-dx", (n, g.Hb, 2, g.Tw + 1, g.C), dout.dtype)
     _input_transform_backward(dV.reshape(4, 4, n, g.Th, g.Tw, g.C), dbuf)
