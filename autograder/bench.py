@@ -8,11 +8,14 @@ Dask cluster with ``--scheduler``) -- and the two gradings must agree. Printed:
 * throughput: submissions per minute, per minute per core, and the speed-up over serial, both
   for the grading itself (the part that runs in parallel) and end to end (with the feedback
   pages and the CSV export, which the single writer produces afterwards);
-* for each notebook, where a submission's grading time goes: the notebook's own execution
-  (the time its cells ran in the kernel, from the timing nbclient records in every executed
-  cell's metadata) against everything else -- starting the grading process, nbgrader and the
-  kernel, the checks run outside the kernel, the scratch course and gradebook -- measured as
-  the rest of the submission's wall time inside ``grade_submission``.
+* for each notebook, where a submission's grading time goes (the submission's wall time inside
+  ``grade_submission``, serial run), in three parts:
+  - its own execution: the time its cells ran in the kernel, from the timing nbclient records in
+    every executed cell's metadata;
+  - start-up: the processes every submission starts, each timed on its own with nothing to
+    grade -- the grading process (Python, nbgrader), the kernel (start, one empty cell, stop)
+    and the outside-check process (Python, numpy);
+  - the rest: the checks run outside the kernel, nbgrader's bookkeeping, the scratch course.
 
 Timings depend on what else the machine is doing; the load average is printed with them.
 """
@@ -22,6 +25,8 @@ from __future__ import annotations
 import os
 import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -114,9 +119,53 @@ def throughput_table(runs: list[Run]) -> str:
     return _table(rows)
 
 
-def breakdown_table(run: Run, kinds: dict[str, str]) -> str:
-    rows = [("notebook", "kind", "n", "per submission s", "own execution s", "start-up & rest s",
-             "dominated by")]
+# Each probe starts one of the processes grading a submission starts, with nothing to grade,
+# and prints how long that took (the kernel probe times only the kernel, not its own start).
+KERNEL_PROBE = """
+import time
+from jupyter_client.manager import start_new_kernel
+start = time.monotonic()
+km, kc = start_new_kernel(kernel_name="python3", startup_timeout=120)
+kc.execute_interactive("pass", timeout=120)
+kc.stop_channels()
+km.shutdown_kernel()
+print(time.monotonic() - start)
+"""
+STARTUP_PROBES = (
+    ("grading process: Python, nbgrader", "import autograder.worker, nbgrader.apps, nbgrader.api"),
+    ("kernel: start, one empty cell, stop", KERNEL_PROBE),
+    ("outside-check process: Python, numpy", "import autograder.sandbox"),
+)
+
+
+def measure_startup(repeats: int = 3) -> dict[str, float]:
+    """Median seconds of each start-up probe, each run in a fresh process like the real thing."""
+    env = {**os.environ, "MPLBACKEND": "Agg", "OPENBLAS_NUM_THREADS": "1"}
+    found = {}
+    for label, code in STARTUP_PROBES:
+        times = []
+        for _ in range(repeats):
+            start = time.monotonic()
+            done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                  env=env, timeout=600)
+            if done.returncode != 0:
+                raise RuntimeError(f"start-up probe {label!r} failed: {done.stderr[-800:]}")
+            inner = done.stdout.strip().splitlines()
+            times.append(float(inner[-1]) if code is KERNEL_PROBE else time.monotonic() - start)
+        found[label] = statistics.median(times)
+    return found
+
+
+def startup_table(startup: dict[str, float]) -> str:
+    rows = [("start-up of one submission, timed on its own (median of 3)", "s")]
+    rows += [(label, f"{seconds:.2f}") for label, seconds in startup.items()]
+    rows.append(("total", f"{sum(startup.values()):.2f}"))
+    return _table(rows)
+
+
+def breakdown_table(run: Run, kinds: dict[str, str], startup: float) -> str:
+    rows = [("notebook", "kind", "n", "per submission s", "own execution s", "start-up s",
+             "rest s", "largest part")]
     groups: dict[tuple[str, str], list[SubmissionResult]] = {}
     for r in run.results:
         groups.setdefault((r.assignment, kinds[r.student]), []).append(r)
@@ -124,8 +173,10 @@ def breakdown_table(run: Run, kinds: dict[str, str]) -> str:
     for (assignment, kind), results in sorted(groups.items()):
         total = statistics.mean(r.seconds for r in results)
         own = statistics.mean(execution_seconds(r) for r in results)
+        rest = total - own - startup
+        parts = {"its own execution": own, "start-up": startup, "the rest": rest}
         rows.append((assignment, kind, str(len(results)), f"{total:.2f}", f"{own:.2f}",
-                     f"{total - own:.2f}", "its own execution" if own > total - own else "start-up"))
+                     f"{startup:.2f}", f"{rest:.2f}", max(parts, key=parts.get)))
     return _table(rows)
 
 
@@ -182,8 +233,11 @@ def run(notebooks: str | os.PathLike | None = None, assignments: list[str] | Non
         print(throughput_table(runs))
         print(f"\nsame scores in every run: {'yes' if same else 'NO'}; "
               f"load average now {os.getloadavg()[0]:.1f} on {available_cores()} cores")
+        startup = measure_startup()
+        print()
+        print(startup_table(startup))
         print("\nwhere the time of one submission goes (serial run):")
-        print(breakdown_table(runs[0], kinds))
+        print(breakdown_table(runs[0], kinds, sum(startup.values())))
         return 0 if same else 1
     finally:
         if keep:

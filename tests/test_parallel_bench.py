@@ -4,7 +4,16 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from autograder.bench import Run, breakdown_table, build_class, execution_seconds, throughput_table
+from autograder.bench import (
+    STARTUP_PROBES,
+    Run,
+    breakdown_table,
+    build_class,
+    execution_seconds,
+    measure_startup,
+    startup_table,
+    throughput_table,
+)
 from autograder.grading import SubmissionResult
 
 
@@ -42,12 +51,20 @@ def test_tables_report_throughput_per_core_and_what_dominates():
     table = throughput_table([serial, pool]).splitlines()
     assert table[2].split() == ["serial", "1", "2", "60.0", "2.00", "2.00", "1.00x", "70.0", "1.00x"]
     assert table[3].split()[3:] == ["2", "2", "40.0", "3.00", "1.50", "1.50x", "50.0", "1.40x"]
-    rows = {tuple(line.split()[:2]): line for line in breakdown_table(
-        serial, {"a": "blank", "b": "correct"}).splitlines()[2:]}
-    assert rows[("nb", "blank")].split()[-1] == "start-up"
-    assert rows[("nb", "correct")].split()[3:6] == ["4.00", "3.00", "1.00"]
-    assert rows[("nb", "correct")].endswith("its own execution")
-    assert rows[("nb", "all")].split()[3:6] == ["4.00", "2.00", "2.00"]
+    rows = {tuple(line.split()[:2]): line.split()[2:] for line in breakdown_table(
+        serial, {"a": "blank", "b": "correct"}, startup=0.5).splitlines()[2:]}
+    # n, per submission, own execution, start-up, rest, largest part
+    assert rows[("nb", "blank")] == ["1", "4.00", "1.00", "0.50", "2.50", "the", "rest"]
+    assert rows[("nb", "correct")] == ["1", "4.00", "3.00", "0.50", "0.50", "its", "own", "execution"]
+    assert rows[("nb", "all")][:5] == ["2", "4.00", "2.00", "0.50", "1.50"]
+
+
+@pytest.mark.slow
+def test_startup_probes_time_real_processes():
+    startup = measure_startup(repeats=1)
+    assert list(startup) == [label for label, _ in STARTUP_PROBES]
+    assert all(seconds > 0 for seconds in startup.values())
+    assert startup_table(startup).splitlines()[-1].split()[-1] == f"{sum(startup.values()):.2f}"
 
 
 def test_a_class_needs_a_student():
