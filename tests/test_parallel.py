@@ -91,3 +91,14 @@ def test_make_executor_follows_the_options():
         make_executor(workers=0)
     with pytest.raises(ValueError, match="expected tcp://HOST:PORT"):
         DaskExecutor("no-such-scheduler")
+
+
+def test_dask_local_cluster_merges_here_and_reports_a_failing_job():
+    merged = []
+    executor = make_executor(workers=2, scheduler="local")
+    assert isinstance(executor, DaskExecutor) and executor.workers == 2
+    with executor, pytest.raises(GradingError, match=r"(?s)1 job\(s\) failed.*-1.0: ValueError"):
+        run_all(math.sqrt, [4.0, -1.0, 9.0, 4.0],
+                lambda job, result: merged.append((job, result, os.getpid())), executor)
+    assert sorted(m[:2] for m in merged) == [(4.0, 2.0), (4.0, 2.0), (9.0, 3.0)]
+    assert {m[2] for m in merged} == {os.getpid()}
