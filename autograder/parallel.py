@@ -232,11 +232,14 @@ def run_all(
     jobs: Iterable[Job],
     merge: Callable[[Job, Result], None],
     executor: Executor | None = None,
+    on_error: Callable[[Job, BaseException], Result] | None = None,
 ) -> list[Outcome]:
     """Run ``fn`` on every job and ``merge`` each result here, as it arrives.
 
     ``merge`` is the single writer: it runs only in this process, one result at a time. A job
-    that could not run at all does not stop the others; once every other result is merged, a
+    that could not run at all (its worker died too often, its function raised) does not stop
+    the others. With ``on_error``, the result it makes of the job and the error is merged in
+    its place, so every job ends with a record; without, once every other result is merged, a
     :class:`GradingError` lists the failures.
     """
     jobs = list(jobs)
@@ -245,6 +248,8 @@ def run_all(
     for outcome in executor.outcomes(fn, jobs):
         if outcome.error is None:
             merge(outcome.job, outcome.result)
+        elif on_error is not None:
+            merge(outcome.job, on_error(outcome.job, outcome.error))
         else:
             failed.append(outcome)
         outcomes.append(outcome)

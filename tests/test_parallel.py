@@ -102,3 +102,11 @@ def test_dask_local_cluster_merges_here_and_reports_a_failing_job():
                 lambda job, result: merged.append((job, result, os.getpid())), executor)
     assert sorted(m[:2] for m in merged) == [(4.0, 2.0), (4.0, 2.0), (9.0, 3.0)]
     assert {m[2] for m in merged} == {os.getpid()}
+
+
+def test_on_error_turns_a_failed_job_into_a_merged_record():
+    merged = []
+    outcomes = run_all(math.sqrt, [4.0, -1.0], lambda job, result: merged.append((job, result)),
+                       SerialExecutor(), on_error=lambda job, exc: f"failed: {type(exc).__name__}")
+    assert merged == [(4.0, 2.0), (-1.0, "failed: ValueError")]
+    assert isinstance(outcomes[1].error, ValueError)
