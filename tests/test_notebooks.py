@@ -172,9 +172,10 @@ def errors_of(cell):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
-def test_source_notebook_runs_clean(path):
+def test_source_notebook_runs_clean(path, record_property):
     nb = load(path)
     seconds = execute(nb, path.parent)
+    record_property("execution_seconds", round(seconds, 1))
     print(f"\n{path.stem}: executed with solutions in {seconds:.1f} s")
     problems = []
     for c in nb.cells:
