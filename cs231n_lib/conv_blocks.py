@@ -16,7 +16,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 # A block's scratch arrays stay below this; smaller blocks cost more Python overhead.
-BLOCK_BYTES = 8 << 20
+BLOCK_BYTES = 4 << 20
 # Blocks are cut for this many workers at least, whatever the machine has.
 MIN_BLOCKS = 2
 # Below this much scratch a layer is one block: handing work to threads costs ~0.1 ms.
