@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 import time
 from pathlib import Path
@@ -72,10 +73,11 @@ def validate(path: str) -> int:
     for cell in failed:
         print("-" * 70)
         print(cell["source"])
-        print(cell["raw_error"])
+        print(re.sub(r"\x1b\[[0-9;]*m", "", cell["raw_error"]))
     print("-" * 70)
     if failed:
-        print(f"{len(failed)} visible check cell(s) FAILED: fix them before you submit.")
+        print(f"{len(failed)} cell(s) FAILED (visible checks, or written answers left empty): "
+              "fix them before you submit.")
     else:
         print("All visible checks passed.")
     print(f"That is not full marks: hidden checks ({hidden:g} points) run only when your "

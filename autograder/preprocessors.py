@@ -169,6 +169,8 @@ def judge(exercises, outside) -> dict[str, Verdict]:
             v.summary = v.zero_reason
         elif cell_error:
             v.summary = f"your {ex.name} cell, run on its own: {cell_error}"
+        elif all(outside.errors.get(f"{ex.name}/{c.name}") == "not implemented yet" for c in ex.checks):
+            v.summary = f"{ex.name}: not implemented yet"
         elif not v.visible_ok:
             v.summary = f"{ex.name}: visible checks failed outside your kernel ({v.visible_failures[0]})"
         elif v.hidden_passed < v.hidden_total:
