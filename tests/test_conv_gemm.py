@@ -1,4 +1,4 @@
-"""The one-GEMM path (shifted rows; space to depth for strides > 1) against the loops."""
+"""The GEMM path (im2col per image; space to depth for strides > 1) against the loops."""
 
 import numpy as np
 import pytest
