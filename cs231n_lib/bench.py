@@ -150,6 +150,8 @@ def bench_layer(name, dtype, args, torch):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
+    if args.repeat < 1 or args.naive_n < 1 or (args.threads is not None and args.threads < 1):
+        raise SystemExit("--repeat, --naive-n and --threads must be at least 1")
     present = [k for k in BLAS_ENV if k in os.environ]
     if args.clean_env and present:
         _reexec_without_blas_env(argv)  # does not return
@@ -174,8 +176,13 @@ def main(argv=None):
             torch = None
 
     print("cs231n_lib.conv benchmark")
-    print(f"numpy {np.__version__}" + (f", torch {torch.__version__}" if torch else
-                                       ", torch not importable (no torch column)"))
+    if torch is not None:
+        torch_note = f", torch {torch.__version__}"
+    elif args.no_torch:
+        torch_note = ", torch skipped (--no-torch)"
+    else:
+        torch_note = ", torch not importable (no torch columns)"
+    print(f"numpy {np.__version__}{torch_note}")
     for line in _blas_report():
         print(line)
     if present:
