@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from cs231n_lib import optim
+from cs231n_lib.widgets.view import controls_above, show_figure
 
 RULES = ("sgd", "sgd_momentum", "nesterov_momentum", "adagrad", "rmsprop", "adam")
 COLOURS = dict(zip(RULES, ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")))
@@ -137,7 +138,7 @@ class OptimiserExplorer:
         self.redraws = 0
         for control in self.controls.values():
             control.observe(self._on_change, names="value")
-        self.widget = widgets.HBox([widgets.VBox(list(self.controls.values())), self.output])
+        self.widget = controls_above(self.controls.values(), self.output)
         self.update()
 
     def _draw_background(self):
@@ -191,12 +192,7 @@ class OptimiserExplorer:
         self._show()
 
     def _show(self):
-        from IPython.display import clear_output, display
-
-        self.figure.canvas.draw_idle()
-        with self.output:
-            clear_output(wait=True)
-            display(self.figure)
+        show_figure(self.output, self.figure)
 
     def _ipython_display_(self):
         from IPython.display import display

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from cs231n_lib import layers
+from cs231n_lib.widgets.view import controls_above, show_figure
 
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "elu")
 # The largest slope of each activation: a unit counts as saturated (or dead) where its local
@@ -83,7 +84,7 @@ class SaturationExplorer:
         self._holding = False
         for control in self.controls.values():
             control.observe(self._on_change, names="value")
-        self.widget = widgets.HBox([widgets.VBox(list(self.controls.values())), self.output])
+        self.widget = controls_above(self.controls.values(), self.output)
         self.update()
 
     def _on_change(self, change):
@@ -141,23 +142,7 @@ class SaturationExplorer:
             self.figure.tight_layout()
 
     def _show(self):
-        try:
-            from IPython import get_ipython
-        except ImportError:  # pragma: no cover - IPython comes with ipywidgets
-            return
-        if get_ipython() is None:
-            return  # headless: the figure is up to date, there is nowhere to show it
-        import io
-
-        from IPython.display import Image, clear_output, display
-
-        # A PNG made here shows the same in JupyterLab, classic Jupyter and under any matplotlib
-        # backend (displaying the Figure object itself needs the inline backend to be active).
-        png = io.BytesIO()
-        self.figure.savefig(png, format="png", dpi=80)
-        with self.output:
-            clear_output(wait=True)
-            display(Image(data=png.getvalue(), format="png"))
+        show_figure(self.output, self.figure)
 
     def _ipython_display_(self):
         from IPython.display import display
