@@ -24,6 +24,7 @@ def autograde_config(root: Path, options: dict):
     for section in ("Execute", "GuardedExecute"):
         c[section].timeout = int(options["cell_timeout"])
         c[section].iopub_timeout = 5
+        c[section].shutdown_kernel = "immediate"  # nothing to save: no graceful wait
         c[section].startup_timeout = 120
     c.LimitOutput.max_lines = int(options["max_output_lines"])
     c.LimitOutput.max_traceback = 100
