@@ -14,7 +14,7 @@ Dask cluster with ``--scheduler``) -- and the two gradings must agree. Printed:
     every executed cell's metadata;
   - start-up: the processes every submission starts, each timed on its own with nothing to
     grade -- the grading process (Python, nbgrader), the kernel (start, one empty cell, stop)
-    and the outside-check process (Python, numpy);
+    and the outside-check process (Python, numpy) -- before and after the gradings;
   - the rest: the checks run outside the kernel, nbgrader's bookkeeping, the scratch course.
 
 Timings depend on what else the machine is doing; the load average is printed with them.
@@ -157,7 +157,7 @@ def measure_startup(repeats: int = 3) -> dict[str, float]:
 
 
 def startup_table(startup: dict[str, float]) -> str:
-    rows = [("start-up of one submission, timed on its own (median of 3)", "s")]
+    rows = [("start-up of one submission, timed on its own (median of 3, before and after)", "s")]
     rows += [(label, f"{seconds:.2f}") for label, seconds in startup.items()]
     rows.append(("total", f"{sum(startup.values()):.2f}"))
     return _table(rows)
@@ -220,6 +220,9 @@ def run(notebooks: str | os.PathLike | None = None, assignments: list[str] | Non
         print(f"released {', '.join(assignments)} and handed in {students} students "
               f"({', '.join(k for k, _ in KINDS)} in turn) in {time.monotonic() - start:.1f} s")
 
+        # Start-up is timed before and after the gradings, so that its conditions (the load of
+        # the machine) bracket theirs; the breakdown uses the mean of the two.
+        before = measure_startup()
         runs = []
         for label, executor, cores in _executors(workers, scheduler):
             with executor:
@@ -233,7 +236,8 @@ def run(notebooks: str | os.PathLike | None = None, assignments: list[str] | Non
         print(throughput_table(runs))
         print(f"\nsame scores in every run: {'yes' if same else 'NO'}; "
               f"load average now {os.getloadavg()[0]:.1f} on {available_cores()} cores")
-        startup = measure_startup()
+        after = measure_startup()
+        startup = {label: (before[label] + after[label]) / 2 for label in before}
         print()
         print(startup_table(startup))
         print("\nwhere the time of one submission goes (serial run):")
