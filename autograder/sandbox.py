@@ -280,7 +280,7 @@ def main(job_path: str) -> None:
                 finally:
                     guard.active = None
                     guard.verify()
-                if isinstance(outputs, MemoryError) or "MemoryError" in error:
+                if error.startswith("raised MemoryError"):
                     raise MemoryError
                 entry = {"error": error}
                 if outputs is not None:

@@ -54,7 +54,16 @@ EXPECTED = {
     "enormous_output": (AUTO_MAX, ""),
     "corrupt_json": (0.0, "the notebook file is corrupt: invalid JSON"),
     "not_a_notebook": (0.0, "the file is not a notebook"),
+    "tripler": (HALF, "double: visible checks failed outside your kernel"),
 }
+
+
+def tripler(source, release):
+    """Correct, except that double triples its input: a catalogued mistake."""
+    nb = classroom.correct(source, release)
+    cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "double")
+    cell.source = "def double(x):\n    return 3 * np.asarray(x, dtype=float)"
+    return nb
 
 
 class Listener:
@@ -103,6 +112,8 @@ def graded(tmp_path_factory):
         for student in EXPECTED:
             if student in ("correct", "blank"):
                 nb = getattr(classroom, student)(source, release)
+            elif student == "tripler":
+                nb = tripler(source, release)
             elif student == "network_attempt":
                 nb, _ = classroom.network_attempt(source, release, exercises, port=listener.port)
             else:
@@ -238,29 +249,14 @@ def test_the_network_is_out_of_reach(graded):
     assert listener.connections == 0
 
 
-def test_a_hint_names_a_catalogued_mistake(tmp_path):
-    """double written as 3 * x: the hint of the catalogue, in the report and the feedback."""
-    fixture = write_fixture(tmp_path)
-    course = Course(tmp_path / "course", fixture["notebooks"])
-    course.release(["toy"])
-    source, release = classroom.read_pair(course, "toy")
-    nb = classroom.correct(source, release)
-    next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "double").source = \
-        "def double(x):\n    return 3 * np.asarray(x, dtype=float)"
-    classroom.hand_in(course, "tripler", "toy", nb)
-    from autograder.grading import GradingOptions, grade_class
-
-    options = GradingOptions(cell_timeout=10, exercise_modules=fixture["exercise_modules"],
-                             pythonpath=fixture["pythonpath"])
-    [result] = grade_class(course, ["toy"], options)
-    assert result.hints == {"double": ["your double triples x"]}
-    assert result.score == HALF
-    assert "your double triples x" in visible_text(course.root / "feedback" / "tripler" / "toy" / "toy.html")
-    # grading is idempotent: the same verdict again, still one row per student
-    [again] = grade_class(course, ["toy"], options)
-    assert (again.score, again.hints) == (result.score, result.hints)
-    with open(course.root / "grades.csv") as f:
-        assert len(f.read().strip().splitlines()) == 2
+def test_a_hint_names_a_catalogued_mistake(graded):
+    """double written as 3 * x: the catalogue's hint, in the report and in the feedback."""
+    course, _, reports, _ = graded
+    assert reports["tripler"]["hints"] == {"double": ["your double triples x"]}
+    assert "hint: your double triples x" in reports["tripler"]["reason"]
+    assert all(not reports[s]["hints"] for s in ("correct", "stderr_warning", "lost_metadata"))
+    text = visible_text(course.root / "feedback" / "tripler" / "toy" / "toy.html")
+    assert "hint: your double triples x" in text
 
 
 def test_grade_fails_loudly_when_grading_itself_cannot_run(tmp_path):
@@ -310,3 +306,31 @@ def test_nbgrader_validate_with_the_course_config_does_not_claim_full_marks(grad
                          env=env, cwd=PACKAGE_DIR, timeout=300)
     assert "All visible checks passed. That is not full marks" in run.stdout, run.stdout + run.stderr
     assert "passes all the tests" not in run.stdout
+
+
+def test_a_submission_past_its_wall_clock_limit_scores_zero_and_leaves_no_process(graded):
+    """Killed at the limit -- kernel included -- and recorded as 0 with the reason."""
+    import os
+
+    from autograder.grading import GradingOptions, SubmissionJob, grade_submission
+
+    course = graded[0]
+    lib = str(course.root.parent / "lib")
+    options = GradingOptions(submission_timeout=2, exercise_modules=(str(Path(lib) / "toy_exercises.py"),),
+                             pythonpath=(lib,))
+    student = "overtime_student"  # a name no other grading on this machine uses
+    source, release = classroom.read_pair(course, "toy")
+    classroom.hand_in(course, student, "toy", classroom.correct(source, release))
+    result = grade_submission(SubmissionJob(str(course.root), student, "toy", options))
+    assert (result.status, result.score) == ("failed", 0.0)
+    assert "grading took longer than 2 s" in result.reason
+    mine = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:  # the worker names the scratch course; the kernel and the checks run inside it
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+            cwd = os.readlink(f"/proc/{pid}/cwd")
+        except OSError:
+            continue
+        if f"grade-{student}-" in cmdline + cwd:
+            mine.append((cmdline, cwd))
+    assert mine == []
