@@ -241,7 +241,11 @@ def run(notebooks: str | os.PathLike | None = None, assignments: list[str] | Non
         print()
         print(startup_table(startup))
         print("\nwhere the time of one submission goes (serial run):")
-        print(breakdown_table(runs[0], kinds, sum(startup.values())))
+        table = breakdown_table(runs[0], kinds, sum(startup.values()))
+        print(table)
+        if " -" in table:
+            print("(a negative rest: start-up timed on its own took longer than it did inside the "
+                  "serial run, as the machine's load changed; the difference is timing noise)")
         return 0 if same else 1
     finally:
         if keep:
