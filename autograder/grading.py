@@ -405,6 +405,12 @@ def format_table(results: list[SubmissionResult]) -> str:
     return "\n".join(lines)
 
 
+def _could_not_grade(job: SubmissionJob, error: BaseException) -> SubmissionResult:
+    """The record of a submission the executor gave up on (e.g. its worker died too often)."""
+    return SubmissionResult(job.student, job.assignment, "error",
+                            reason=f"grading could not run: {type(error).__name__}: {str(error)[:300]}")
+
+
 def grade_class(course: Course, assignments: list[str] | None = None,
                 options: GradingOptions = GradingOptions(), executor=None,
                 students: list[str] | None = None) -> list[SubmissionResult]:
@@ -422,7 +428,7 @@ def grade_class(course: Course, assignments: list[str] | None = None,
     if course.db_url.startswith("sqlite:///"):
         Path(course.db_url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
     recorder = Recorder(course)
-    run_all(grade_submission, jobs, recorder.merge, executor)
+    run_all(grade_submission, jobs, recorder.merge, executor, on_error=_could_not_grade)
     problems = write_feedback(course, recorder.results)
     export_grades(course)
     if problems:

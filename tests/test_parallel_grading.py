@@ -27,6 +27,8 @@ from grading_fixture import write_fixture  # noqa: E402
 
 from autograder.classroom import blank, correct, hand_in, partly_wrong, read_pair  # noqa: E402
 from autograder.course import Course  # noqa: E402
+from autograder.grading import GradingOptions, grade_class  # noqa: E402
+from autograder.parallel import Outcome, SerialExecutor  # noqa: E402
 
 
 def mistaken(source, release):
@@ -229,3 +231,34 @@ def test_killed_dask_worker_loses_no_grade(toy, serial, tmp_path):
         for p in survivors:
             p.kill()
         assert not survivors, f"orphaned grading processes: {[p.cmdline() for p in survivors]}"
+
+
+class GivesUpOn(SerialExecutor):
+    """Serial, except that one student's job is lost as Dask loses it after too many worker deaths."""
+
+    def __init__(self, student):
+        self.student = student
+
+    def outcomes(self, fn, jobs):
+        for job in jobs:
+            if job.student == self.student:
+                yield Outcome(job, error=RuntimeError("KilledWorker: worker died 3 times"))
+            else:
+                yield Outcome(job, result=fn(job))
+
+
+def test_a_submission_the_executor_gives_up_on_is_recorded_not_lost(toy, serial, tmp_path):
+    course, options = toy
+    graded = copy_of(course, tmp_path / "course")
+    fixture_options = GradingOptions(
+        submission_timeout=300,
+        exercise_modules=tuple(o.split("=", 1)[1] for o in options if o.startswith("--exercises=")),
+        pythonpath=tuple(o.split("=", 1)[1] for o in options if o.startswith("--pythonpath=")))
+    results = {r.student: r for r in grade_class(graded, ["toy"], fixture_options, GivesUpOn("cy"))}
+    assert results["cy"].status == "error"
+    assert "grading could not run" in results["cy"].reason and "KilledWorker" in results["cy"].reason
+    found = outcome(graded)
+    assert set(found) == set(CLASS), "every student has a row in grades.csv"
+    assert found["cy"]["score"] == 0
+    for student in set(CLASS) - {"cy"}:
+        assert found[student]["score"] == serial[student]["score"]
