@@ -1,24 +1,35 @@
 """Convolution as matrix multiplies, one per image (any kernel, any stride).
 
 im2col: for each image, copy every receptive field into a column of a matrix
-cols (C*HH*WW, H_out*W_out); then out[n] = w.reshape(F, -1) @ cols[n] is the whole
-convolution of image n, and it lands directly in NCHW order. The copies are done one
-kernel offset (c, kh, kw) at a time: each is the (H_out, W_out) window of the padded
-image shifted by (kh, kw), so numpy copies whole rows rather than single numbers.
-A row of ones appended to cols carries the bias through the same multiply, and in the
-backward pass gives db as a by-product of dw.
+cols (C*HH*WW, positions); then out[n] = w.reshape(F, -1) @ cols[n] is the whole
+convolution of image n. A row of ones appended to cols carries the bias through the same
+multiply, and in the backward pass gives db as a by-product of dw.
 
 Strides s > 1 are turned into stride 1 first (space to depth): split the padded input
 into its s*s phases xp[:, :, a::s, b::s] and the kernel likewise; a stride-s convolution
-is then a stride-1 convolution of the C*s*s phase channels with ceil(HH/s) x ceil(WW/s)
-kernels (zero where the kernel has no tap). So every window copy is a plain slice.
+is then a stride-1 convolution of the Cs = C*s*s phase channels with kh x kw =
+ceil(HH/s) x ceil(WW/s) kernels (zero where the kernel has no tap).
 
-Measured alternative, dropped: "shifted rows" (each channel flattened, the output computed
-on the full padded width so that every kernel offset is one long contiguous run) copies
-faster but then has to crop the output, which cost more than it saved.
+Full rows. NumPy pays a fixed cost for every contiguous run it copies (~10 ns) or adds
+(~100 ns), and a window row is only W_out numbers long. So the output is computed on the
+full width Ws of the (padded phase) image: for kernel offset (kh, kw), output position
+p = i*Ws + j of a channel reads input p + kh*Ws + kw, i.e. the window is the flattened
+channel shifted by one number. The Ws - W_out extra outputs per row mix the end of one
+row with the start of the next; they are cropped off (forward) or given zero gradient
+(backward). Then:
+- rows of cols are ordered (kh, kw, channel) and are P = Hb*Ws long (a whole channel),
+  of which the multiplies use the first L = H_out*Ws; so the Cs rows of one offset are
+  ONE contiguous copy of the flattened phase images, shifted by kh*Ws + kw;
+- col2im is likewise one contiguous add per offset and image, instead of one add per
+  row of every window (which cost 5x more, measured).
+The crop costs one short copy per output row and filter, F*H_out runs per image, against
+K*H_out saved in the im2col copy. So the forward pass uses full rows only when K > F (few
+channels, big or strided kernels, like bench layer D); otherwise cols holds the exact
+(H_out, W_out) windows and the multiply writes the output in place. The backward pass
+always adds back in full rows.
 
 The backward pass reuses cols: dw = dout[n] @ cols[n]^T summed over images, and
-dx is w^T @ dout[n] scattered back (col2im) with one slice-add per kernel offset.
+dx is w^T @ dout[n] scattered back (col2im) with one add per kernel offset.
 """
 
 import math
@@ -34,7 +45,7 @@ MAX_WORKSPACE_BYTES = 256 * 2**20
 
 
 class _Geometry:
-    """Sizes of the stride-1 problem a (possibly strided) convolution is turned into."""
+    """Sizes of the stride-1, full-row problem a convolution is turned into."""
 
     def __init__(self, x_shape, w_shape, stride, pad):
         N, C, H, W = x_shape
@@ -47,13 +58,25 @@ class _Geometry:
         self.kh, self.kw = math.ceil(HH / s), math.ceil(WW / s)  # phase kernel
         self.Hs = self.H_out + self.kh - 1  # phase image height
         self.Ws = self.W_out + self.kw - 1
+        # One more zero row, so that the last offset's window stays inside its channel.
+        self.Hb = self.Hs + (self.kw > 1)
         self.Cs = C * s * s  # phase channels
         self.K = self.Cs * self.kh * self.kw  # GEMM inner size
-        self.L = self.H_out * self.W_out  # output positions per image
+        self.P = self.Hb * self.Ws  # a flattened phase channel
+        self.L = self.H_out * self.Ws  # output positions per image, cropped ones included
+        self.run = (self.Cs - 1) * self.P + self.L  # one offset's window over all channels
+        self.rows = self.K > F and self.Ws > self.W_out  # full rows in cols too
+        self.cols_len = self.P if self.rows else self.H_out * self.W_out  # per row of cols
+
+    def offsets(self):
+        """(k, kh, kw, start): kernel offset k = (kh, kw) and where its full-row window starts."""
+        for kh in range(self.kh):
+            for kw in range(self.kw):
+                yield kh * self.kw + kw, kh, kw, kh * self.Ws + kw
 
     def blocks(self, itemsize):
         # Per image: the columns, their gradient and the GEMM result.
-        return blocks(self.N, (2 * self.K + self.F) * self.L * itemsize)
+        return blocks(self.N, (self.K * (self.cols_len + self.P) + self.F * self.L) * itemsize)
 
     def phases(self):
         """For each phase (a, b): its slice of x and where it lands in the phase image."""
@@ -71,74 +94,91 @@ class _Geometry:
 
 
 def _phase_weights(w, g):
-    """w (F, C, HH, WW) -> (F, C*s*s*kh*kw): the kernel split into its stride phases."""
+    """w (F, C, HH, WW) -> (F, K), K ordered (kh, kw, c, a, b): the kernel in its phases."""
     s = g.s
-    if s == 1:
-        return w.reshape(g.F, g.K)
     wp = np.zeros((g.F, g.C, g.kh * s, g.kw * s), dtype=w.dtype)
     wp[:, :, :g.HH, :g.WW] = w
-    return wp.reshape(g.F, g.C, g.kh, s, g.kw, s).transpose(0, 1, 3, 5, 2, 4).reshape(g.F, g.K)
+    return wp.reshape(g.F, g.C, g.kh, s, g.kw, s).transpose(0, 2, 4, 1, 3, 5).reshape(g.F, g.K)
 
 
 def _phase_weights_backward(dw2, g):
     """Adjoint of _phase_weights: (F, K) -> (F, C, HH, WW), dropping the padding taps."""
     s = g.s
-    if s == 1:
-        return dw2.reshape(g.F, g.C, g.HH, g.WW)
-    d = dw2.reshape(g.F, g.C, s, s, g.kh, g.kw).transpose(0, 1, 4, 2, 5, 3)
+    d = dw2.reshape(g.F, g.kh, g.kw, g.C, s, s).transpose(0, 3, 1, 4, 2, 5)
     return np.ascontiguousarray(d.reshape(g.F, g.C, g.kh * s, g.kw * s)[:, :, :g.HH, :g.WW])
 
 
 def _image_buffer(x, g):
-    """x block (n, C, H, W) -> zero-padded phase images (n, Cs, Hs, Ws)."""
+    """x block (n, C, H, W) -> zero-padded phase images (n, Cs, Hb, Ws)."""
     n, s = x.shape[0], g.s
     tag = (g.C, g.H, g.W, s, g.pad)
-    buf = workspace("gemm-x", (n, g.Cs, g.Hs, g.Ws), x.dtype, zeroed=True, tag=tag)
-    img = buf.reshape(n, g.C, s, s, g.Hs, g.Ws)
+    buf = workspace("gemm-x", (n, g.Cs, g.Hb, g.Ws), x.dtype, zeroed=True, tag=tag)
+    img = buf.reshape(n, g.C, s, s, g.Hb, g.Ws)
     for a, b, src, dst in g.phases():
         img[:, :, a, b, dst[0], dst[1]] = x[:, :, src[0], src[1]]
     return buf
 
 
 def _columns(x, g, cols=None):
-    """x block (n, C, H, W) -> column matrices (n, K + 1, H_out*W_out).
+    """x block (n, C, H, W) -> column matrices (n, K + 1, cols_len).
 
-    Row (c, kh, kw) of image n is the (H_out, W_out) window of phase image c shifted by
-    (kh, kw); the last row is ones, so that the bias rides along in the multiply.
+    Rows k*Cs .. (k+1)*Cs - 1 of image n are the phase images seen through kernel offset k:
+    with full rows, the flattened images shifted by the offset's start (the multiplies use
+    [..., :L]); else the exact (H_out, W_out) windows. The last row is ones, so that the
+    bias rides along in the multiply.
     """
     n = x.shape[0]
     buf = _image_buffer(x, g)
     if cols is None:
-        cols = np.empty((n, g.K + 1, g.L), dtype=x.dtype)
+        cols = np.empty((n, g.K + 1, g.cols_len), dtype=x.dtype)
     cols[:, g.K] = 1
-    win = cols[:, :g.K].reshape(n, g.Cs, g.kh, g.kw, g.H_out, g.W_out)
-    for kh in range(g.kh):
-        for kw in range(g.kw):
-            win[:, :, kh, kw] = buf[:, :, kh:kh + g.H_out, kw:kw + g.W_out]
+    per_offset = cols[:, :g.K].reshape(n, g.kh * g.kw, g.Cs * g.cols_len)
+    flat = buf.reshape(n, g.Cs * g.P)
+    for k, kh, kw, start in g.offsets():
+        if g.rows:  # one run per image
+            per_offset[:, k, :g.run] = flat[:, start:start + g.run]
+        else:  # H_out runs per image and channel
+            per_offset[:, k].reshape(n, g.Cs, g.H_out, g.W_out)[...] = \
+                buf[:, :, kh:kh + g.H_out, kw:kw + g.W_out]
     return cols
 
 
 def _forward_block(cols, w2b, g, out):
-    """out (n, F, H_out, W_out) <- [w2 | b] @ cols[i] for every image, straight into place."""
+    """out (n, F, H_out, W_out) <- [w2 | b] @ cols[i] for every image (cropped if full rows)."""
     n = out.shape[0]
-    np.matmul(w2b, cols, out=out.reshape(n, g.F, g.L))
+    if not g.rows:
+        np.matmul(w2b, cols, out=out.reshape(n, g.F, g.H_out * g.W_out))
+        return
+    res = workspace("gemm-out", (n, g.F, g.H_out, g.Ws), out.dtype)
+    np.matmul(w2b, cols[:, :, :g.L], out=res.reshape(n, g.F, g.L))
+    out[...] = res[..., :g.W_out]
 
 
 def _backward_block(dout, cols, w2, g, dx):
     """dx block (n, C, H, W) written; returns this block's share of [dw2 | db] (F, K + 1)."""
     n = dout.shape[0]
-    dres = dout.reshape(n, g.F, g.L)
-    dw2b = np.matmul(dres, cols.transpose(0, 2, 1)).sum(axis=0)  # the ones row gives db
-    dcols = workspace("gemm-dcols", (n, g.K, g.L), dout.dtype)
-    np.matmul(w2.T, dres, out=dcols)
-    dcols = dcols.reshape(n, g.Cs, g.kh, g.kw, g.H_out, g.W_out)
-    dbuf = workspace("gemm-dx", (n, g.Cs, g.Hs, g.Ws), dout.dtype)
-    dbuf.fill(0)
-    # col2im: each kernel offset adds its windows back where they came from.
-    for kh in range(g.kh):
-        for kw in range(g.kw):
-            dbuf[:, :, kh:kh + g.H_out, kw:kw + g.W_out] += dcols[:, :, kh, kw]
-    img = dbuf.reshape(n, g.C, g.s, g.s, g.Hs, g.Ws)
+    # Zero gradient on the cropped outputs: they add nothing to dw or dx.
+    dres = workspace("gemm-dout", (n, g.F, g.H_out, g.Ws), dout.dtype, zeroed=True,
+                     tag=(g.W_out,))
+    dres[..., :g.W_out] = dout
+    dres = dres.reshape(n, g.F, g.L)
+    # [dw2 | db]^T = cols @ dout^T (the ones row gives db): BLAS runs this (K+1, F) product
+    # with its long inner dimension 1.5-2x faster than the (F, K+1) one (measured).
+    if g.rows:
+        dw2bT = np.matmul(cols[:, :, :g.L], dres.transpose(0, 2, 1))
+    else:
+        dw2bT = np.matmul(cols, dout.reshape(n, g.F, -1).transpose(0, 2, 1))
+    dw2b = dw2bT.sum(axis=0).T
+    # The gradient columns [..., L:] are never written: zero, so col2im may add them.
+    dcols = workspace("gemm-dcols", (n, g.K, g.P), dout.dtype, zeroed=True, tag=(g.L,))
+    np.matmul(w2.T, dres, out=dcols[:, :, :g.L])
+    per_offset = dcols.reshape(n, g.kh * g.kw, g.Cs * g.P)
+    dflat = workspace("gemm-dx", (n, g.Cs * g.P), dout.dtype)
+    dflat.fill(0)
+    # col2im: each kernel offset adds its window back where it came from.
+    for k, _, _, start in g.offsets():
+        dflat[:, start:start + g.run] += per_offset[:, k, :g.run]
+    img = dflat.reshape(n, g.C, g.s, g.s, g.Hb, g.Ws)
     for a, b, src, dst in g.phases():
         dx[:, :, src[0], src[1]] = img[:, :, a, b, dst[0], dst[1]]
     return dw2b
@@ -149,7 +189,7 @@ def _block_columns(x, g, kept, s, i):
     if kept is not None:
         return kept[i]
     n = s.stop - s.start
-    return _columns(x[s], g, workspace("gemm-cols", (n, g.K + 1, g.L), x.dtype))
+    return _columns(x[s], g, workspace("gemm-cols", (n, g.K + 1, g.cols_len), x.dtype))
 
 
 def conv_forward_gemm(x, w, b, stride, pad):
@@ -165,7 +205,7 @@ def conv_forward_gemm(x, w, b, stride, pad):
     w2b = np.concatenate([w2, b[:, None]], axis=1)
     out = np.empty((g.N, g.F, g.H_out, g.W_out), dtype=dtype)
     slices = g.blocks(x.itemsize)
-    keep = g.K * g.L * g.N * x.itemsize <= MAX_WORKSPACE_BYTES
+    keep = g.K * g.cols_len * g.N * x.itemsize <= MAX_WORKSPACE_BYTES
 
     def forward(i_s):
         i, s = i_s

@@ -21,6 +21,22 @@ def test_gemm_matches_naive(p):
     assert_matches_naive(p, gemm_forward, conv_backward)
 
 
+@pytest.mark.parametrize("shape, stride, pad, rows", [
+    ((2, 3, 6, 7, 2, 3, 3), 1, 1, True),  # K = 27 > F = 2: full rows in the forward pass
+    ((2, 2, 7, 5, 3, 5, 3), 2, 2, True),
+    ((2, 1, 6, 7, 9, 3, 2), 1, 1, False),  # K = 6 <= F = 9: exact windows
+    ((2, 1, 7, 7, 17, 3, 3), 2, 1, False),  # K = 1*2*2*2*2 = 16 <= F = 17
+])
+def test_both_column_layouts_match_naive(rng, shape, stride, pad, rows):
+    N, C, H, W, F, HH, WW = shape
+    p = dict(x=rng.standard_normal((N, C, H, W)), w=rng.standard_normal((F, C, HH, WW)),
+             b=rng.standard_normal(F), conv_param={"stride": stride, "pad": pad})
+    out, cache = gemm_forward(p["x"], p["w"], p["b"], p["conv_param"])
+    assert cache[2][3].rows == rows
+    p["dout"] = rng.standard_normal(out.shape)
+    assert_matches_naive(p, gemm_forward, conv_backward)
+
+
 @pytest.mark.parametrize("shape, stride, pad", [
     ((2, 3, 5, 7, 2, 3, 3), 1, 1),
     ((1, 2, 7, 7, 3, 5, 3), 2, 2),
