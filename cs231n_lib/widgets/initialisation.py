@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from cs231n_lib import stats
-from cs231n_lib.widgets.view import controls_above, show_figure
+from cs231n_lib.widgets.explorer import Explorer
 
 SCHEMES = (("std 0.01", "small"), ("std 1", "large"), ("Xavier", "xavier"), ("He", "he"),
            ("custom std", "std"))
@@ -24,7 +24,7 @@ ACTIVATIONS = ("tanh", "relu")
 BINS = 41
 
 
-class InitExplorer:
+class InitExplorer(Explorer):
     """Controls, a figure, and the per-layer statistics they show; redraws in place.
 
     Attributes
@@ -64,32 +64,9 @@ class InitExplorer:
         self.figure = Figure(figsize=(13, 4))
         self._ax_stats, self._ax_hist, self._ax_grad = self.figure.subplots(1, 3)
         self._colorbar = None
-        self.output = widgets.Output()
-        self.redraws = 0
-        self._holding = False
-        for control in self.controls.values():
-            control.observe(self._on_change, names="value")
-        self.widget = controls_above(self.controls.values(), self.output)
-        self.update()
+        self._start()
 
-    def _on_change(self, change):
-        self.update()
-
-    def update(self, **values):
-        """Set controls by name (headless use), rerun the experiment and redraw."""
-        for name in values:
-            if name not in self.controls:
-                raise ValueError(f"unknown control {name!r}; controls are {sorted(self.controls)}")
-        if values:
-            self._holding = True  # one redraw at the end, not one per control
-            try:
-                for name, value in values.items():
-                    self.controls[name].value = value
-            finally:
-                self._holding = False
-        if self._holding:
-            return
-        c = {name: control.value for name, control in self.controls.items()}
+    def _recompute(self, c):
         result = stats.deep_net_experiment(c["depth"], c["width"], c["activation"], c["scheme"],
                                            std=c["std"], num_examples=self.num_examples,
                                            seed=self.seed)
@@ -102,8 +79,6 @@ class InitExplorer:
         self.histograms = np.array([
             np.histogram(h, bins=BINS, range=self.hist_range)[0] / h.size for h in result["hs"]])
         self._draw(c)
-        self.redraws += 1
-        self._show()
 
     def _draw(self, c):
         for ax in (self._ax_stats, self._ax_hist, self._ax_grad):
@@ -133,14 +108,6 @@ class InitExplorer:
                           title="Weight-gradient norm per layer")
         if self.redraws == 0:  # lay out once: tight_layout costs more than the whole redraw
             self.figure.tight_layout()
-
-    def _show(self):
-        show_figure(self.output, self.figure)
-
-    def _ipython_display_(self):
-        from IPython.display import display
-
-        display(self.widget)
 
 
 def init_explorer(depth: int = 10, width: int = 500, activation: str = "tanh",

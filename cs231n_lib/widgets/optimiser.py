@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from cs231n_lib import optim
-from cs231n_lib.widgets.view import controls_above, show_figure
+from cs231n_lib.widgets.explorer import Explorer
 
 RULES = ("sgd", "sgd_momentum", "nesterov_momentum", "adagrad", "rmsprop", "adam")
 COLOURS = dict(zip(RULES, ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")))
@@ -81,7 +81,7 @@ def rule_config(rule: str, learning_rate: float, momentum: float, beta1: float, 
     return config
 
 
-class OptimiserExplorer:
+class OptimiserExplorer(Explorer):
     """Controls, a figure and the trajectories they produce; redraws in place on every change.
 
     Attributes
@@ -132,14 +132,9 @@ class OptimiserExplorer:
         # Fixed margins: tight_layout would cost a full layout pass (about a second) per explorer.
         self.figure.subplots_adjust(left=0.07, right=0.98, bottom=0.13, top=0.9, wspace=0.25)
 
-        self.output = widgets.Output()
         self.trajectories: dict[str, np.ndarray] = {}
         self.final_losses: dict[str, float] = {}
-        self.redraws = 0
-        for control in self.controls.values():
-            control.observe(self._on_change, names="value")
-        self.widget = controls_above(self.controls.values(), self.output)
-        self.update()
+        self._start()
 
     def _draw_background(self):
         x = np.linspace(-5, 5, 200)
@@ -153,25 +148,7 @@ class OptimiserExplorer:
                           title=f"Trajectories on the ravine (condition number {self.ravine.condition_number:g})")
         self._ax_loss.set(xlabel="step", ylabel="loss f(w) (log scale)", title="Loss per step")
 
-    def _on_change(self, change):
-        self.update()
-
-    def update(self, **values):
-        """Set any controls by name (headless use), recompute the selected rules and redraw."""
-        for name, value in values.items():
-            if name not in self.controls:
-                raise ValueError(f"unknown control {name!r}; controls are {sorted(self.controls)}")
-        if values:
-            # Setting a control fires _on_change; hold it so the redraw happens once at the end.
-            self._holding = True
-            try:
-                for name, value in values.items():
-                    self.controls[name].value = value
-            finally:
-                self._holding = False
-        if getattr(self, "_holding", False):
-            return
-        c = {name: control.value for name, control in self.controls.items()}
+    def _recompute(self, c):
         self.trajectories, self.final_losses = {}, {}
         for rule in RULES:
             path_line, loss_line = self._lines[rule]
@@ -188,16 +165,6 @@ class OptimiserExplorer:
             loss_line.set_data(np.arange(len(path)), np.maximum(losses, 1e-12))
         self._ax_loss.set_xlim(0, c["steps"])
         self._ax_loss.set_ylim(1e-12, 10 * float(self.ravine.loss(self.start)))
-        self.redraws += 1
-        self._show()
-
-    def _show(self):
-        show_figure(self.output, self.figure)
-
-    def _ipython_display_(self):
-        from IPython.display import display
-
-        display(self.widget)
 
 
 def optimiser_explorer(learning_rate: float = 0.3, momentum: float = 0.9, beta1: float = 0.9,

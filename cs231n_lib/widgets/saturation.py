@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from cs231n_lib import layers
-from cs231n_lib.widgets.view import controls_above, show_figure
+from cs231n_lib.widgets.explorer import Explorer
 
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "elu")
 # The largest slope of each activation: a unit counts as saturated (or dead) where its local
@@ -42,7 +42,7 @@ def saturated_fraction(activation: str, x) -> float:
     return float(np.mean(grad < SATURATION_LEVEL * MAX_SLOPE[activation]))
 
 
-class SaturationExplorer:
+class SaturationExplorer(Explorer):
     """Controls, a figure, and the statistics they show; redraws in place on every change.
 
     Attributes
@@ -79,40 +79,14 @@ class SaturationExplorer:
         self._ax_curve, self._ax_grad, self._ax_frac = self.figure.subplots(
             1, 3, gridspec_kw={"width_ratios": [1.4, 1.2, 0.45]})
         self._ax_hist = self._ax_curve.twinx()
-        self.output = widgets.Output()
-        self.redraws = 0
-        self._holding = False
-        for control in self.controls.values():
-            control.observe(self._on_change, names="value")
-        self.widget = controls_above(self.controls.values(), self.output)
-        self.update()
+        self._start()
 
-    def _on_change(self, change):
-        self.update()
-
-    def update(self, **values):
-        """Set controls by name (headless use), recompute and redraw."""
-        for name in values:
-            if name not in self.controls:
-                raise ValueError(f"unknown control {name!r}; controls are {sorted(self.controls)}")
-        if values:
-            self._holding = True  # one redraw at the end, not one per control
-            try:
-                for name, value in values.items():
-                    self.controls[name].value = value
-            finally:
-                self._holding = False
-        if self._holding:
-            return
-        act = self.controls["activation"].value
-        scale = self.controls["input_scale"].value
-        shift = self.controls["input_shift"].value
+    def _recompute(self, c):
+        act, scale, shift = c["activation"], c["input_scale"], c["input_shift"]
         self.inputs = shift + scale * self._z
         _, self.local_gradients = activation_and_gradient(act, self.inputs)
         self.saturated_fraction = saturated_fraction(act, self.inputs)
         self._draw(act, scale, shift)
-        self.redraws += 1
-        self._show()
 
     def _draw(self, act, scale, shift):
         for ax in (self._ax_curve, self._ax_hist, self._ax_grad, self._ax_frac):
@@ -140,14 +114,6 @@ class SaturationExplorer:
                           title=f"saturated/dead\n{100 * self.saturated_fraction:.1f}%")
         if self.redraws == 0:  # lay out once: tight_layout costs more than the whole redraw
             self.figure.tight_layout()
-
-    def _show(self):
-        show_figure(self.output, self.figure)
-
-    def _ipython_display_(self):
-        from IPython.display import display
-
-        display(self.widget)
 
 
 def saturation_explorer(activation: str = "sigmoid", input_scale: float = 1.0,
