@@ -8,7 +8,9 @@ multiply, and in the backward pass gives db as a by-product of dw.
 Strides s > 1 are turned into stride 1 first (space to depth): split the padded input
 into its s*s phases xp[:, :, a::s, b::s] and the kernel likewise; a stride-s convolution
 is then a stride-1 convolution of the Cs = C*s*s phase channels with kh x kw =
-ceil(HH/s) x ceil(WW/s) kernels (zero where the kernel has no tap).
+ceil(HH/s) x ceil(WW/s) kernels. Where a phase kernel has no tap (HH or WW not a multiple
+of s: 11 of the 36 taps of a 5x5 stride-2 kernel) its column is dropped rather than
+multiplied by zero, which spares 30% of the copies and multiplies for bench layer D.
 
 Full rows. NumPy pays a fixed cost for every contiguous run it copies (~10 ns) or adds
 (~100 ns), and a window row is only W_out numbers long. So the output is computed on the
@@ -18,10 +20,11 @@ channel shifted by one number. The Ws - W_out extra outputs per row mix the end 
 row with the start of the next; they are cropped off (forward) or given zero gradient
 (backward). Then:
 - rows of cols are ordered (kh, kw, channel) and are P = Hb*Ws long (a whole channel),
-  of which the multiplies use the first L = H_out*Ws; so the Cs rows of one offset are
-  ONE contiguous copy of the flattened phase images, shifted by kh*Ws + kw;
-- col2im is likewise one contiguous add per offset and image, instead of one add per
-  row of every window (which cost 5x more, measured).
+  of which the multiplies use the first L = H_out*Ws; so the rows of consecutive
+  channels seen through one offset are ONE contiguous copy of the flattened phase
+  images, shifted by kh*Ws + kw;
+- col2im is likewise one contiguous add per such run and image, instead of one add per
+  row of every window (5-6x slower in a micro-benchmark).
 The crop costs one short copy per output row and filter, F*H_out runs per image, against
 K*H_out saved in the im2col copy. So the forward pass uses full rows only when K > F (few
 channels, big or strided kernels, like bench layer D); otherwise cols holds the exact
@@ -29,7 +32,7 @@ channels, big or strided kernels, like bench layer D); otherwise cols holds the 
 always adds back in full rows.
 
 The backward pass reuses cols: dw = dout[n] @ cols[n]^T summed over images, and
-dx is w^T @ dout[n] scattered back (col2im) with one add per kernel offset.
+dx is w^T @ dout[n] scattered back (col2im).
 """
 
 import math
@@ -61,18 +64,41 @@ class _Geometry:
         # One more zero row, so that the last offset's window stays inside its channel.
         self.Hb = self.Hs + (self.kw > 1)
         self.Cs = C * s * s  # phase channels
-        self.K = self.Cs * self.kh * self.kw  # GEMM inner size
         self.P = self.Hb * self.Ws  # a flattened phase channel
         self.L = self.H_out * self.Ws  # output positions per image, cropped ones included
-        self.run = (self.Cs - 1) * self.P + self.L  # one offset's window over all channels
+        self._tap_runs()
         self.rows = self.K > F and self.Ws > self.W_out  # full rows in cols too
         self.cols_len = self.P if self.rows else self.H_out * self.W_out  # per row of cols
 
-    def offsets(self):
-        """(k, kh, kw, start): kernel offset k = (kh, kw) and where its full-row window starts."""
+    def _tap_runs(self):
+        """The rows of cols: the (offset, phase channel) pairs that meet a real kernel tap.
+
+        Sets K (their number), taps (their index in the full (kh, kw, channel) order) and
+        runs: (row, ch, count, kh, kw), rows row .. row+count-1 holding phase channels
+        ch .. ch+count-1 seen through offset (kh, kw); each run is one copy per image.
+        """
+        s, taps, self.runs = self.s, [], []
         for kh in range(self.kh):
             for kw in range(self.kw):
-                yield kh * self.kw + kw, kh, kw, kh * self.Ws + kw
+                for ch in range(self.Cs):
+                    a, b = ch // s % s, ch % s  # the phase of channel ch
+                    if kh * s + a >= self.HH or kw * s + b >= self.WW:
+                        continue
+                    full = (kh * self.kw + kw) * self.Cs + ch
+                    if self.runs and taps[-1] == full - 1 and self.runs[-1][3:] == (kh, kw):
+                        row, ch0, count, _, _ = self.runs[-1]
+                        self.runs[-1] = (row, ch0, count + 1, kh, kw)
+                    else:
+                        self.runs.append((len(taps), ch, 1, kh, kw))
+                    taps.append(full)
+        self.taps, self.K = np.array(taps), len(taps)
+
+    def windows(self):
+        """(row, count, ch, span, start) per run: its first row, its number of rows, first
+        channel, the length of its full-row window across those channels, and where the
+        window starts in a flattened image."""
+        for row, ch, count, kh, kw in self.runs:
+            yield row, count, ch, (count - 1) * self.P + self.L, ch * self.P + kh * self.Ws + kw
 
     def blocks(self, itemsize):
         # Per image: the columns, their gradient and the GEMM result.
@@ -94,17 +120,21 @@ class _Geometry:
 
 
 def _phase_weights(w, g):
-    """w (F, C, HH, WW) -> (F, K), K ordered (kh, kw, c, a, b): the kernel in its phases."""
+    """w (F, C, HH, WW) -> (F, K): the kernel in its phases, ordered (kh, kw, c, a, b),
+    the real taps only."""
     s = g.s
     wp = np.zeros((g.F, g.C, g.kh * s, g.kw * s), dtype=w.dtype)
     wp[:, :, :g.HH, :g.WW] = w
-    return wp.reshape(g.F, g.C, g.kh, s, g.kw, s).transpose(0, 2, 4, 1, 3, 5).reshape(g.F, g.K)
+    full = wp.reshape(g.F, g.C, g.kh, s, g.kw, s).transpose(0, 2, 4, 1, 3, 5)
+    return full.reshape(g.F, -1)[:, g.taps]
 
 
 def _phase_weights_backward(dw2, g):
-    """Adjoint of _phase_weights: (F, K) -> (F, C, HH, WW), dropping the padding taps."""
+    """Adjoint of _phase_weights: (F, K) -> (F, C, HH, WW)."""
     s = g.s
-    d = dw2.reshape(g.F, g.kh, g.kw, g.C, s, s).transpose(0, 3, 1, 4, 2, 5)
+    full = np.zeros((g.F, g.kh * g.kw * g.Cs), dtype=dw2.dtype)
+    full[:, g.taps] = dw2
+    d = full.reshape(g.F, g.kh, g.kw, g.C, s, s).transpose(0, 3, 1, 4, 2, 5)
     return np.ascontiguousarray(d.reshape(g.F, g.C, g.kh * s, g.kw * s)[:, :, :g.HH, :g.WW])
 
 
@@ -122,24 +152,24 @@ def _image_buffer(x, g):
 def _columns(x, g, cols=None):
     """x block (n, C, H, W) -> column matrices (n, K + 1, cols_len).
 
-    Rows k*Cs .. (k+1)*Cs - 1 of image n are the phase images seen through kernel offset k:
-    with full rows, the flattened images shifted by the offset's start (the multiplies use
-    [..., :L]); else the exact (H_out, W_out) windows. The last row is ones, so that the
-    bias rides along in the multiply.
+    Each run of rows holds phase channels seen through one kernel offset: with full rows,
+    the flattened images shifted by the offset (the multiplies use [..., :L]); else the
+    exact (H_out, W_out) windows. The last row is ones, so that the bias rides along in
+    the multiply.
     """
     n = x.shape[0]
     buf = _image_buffer(x, g)
     if cols is None:
         cols = np.empty((n, g.K + 1, g.cols_len), dtype=x.dtype)
     cols[:, g.K] = 1
-    per_offset = cols[:, :g.K].reshape(n, g.kh * g.kw, g.Cs * g.cols_len)
     flat = buf.reshape(n, g.Cs * g.P)
-    for k, kh, kw, start in g.offsets():
+    for (row, count, ch, span, start), (_, _, _, kh, kw) in zip(g.windows(), g.runs):
+        dst = cols[:, row:row + count]
         if g.rows:  # one run per image
-            per_offset[:, k, :g.run] = flat[:, start:start + g.run]
+            dst.reshape(n, count * g.P)[:, :span] = flat[:, start:start + span]
         else:  # H_out runs per image and channel
-            per_offset[:, k].reshape(n, g.Cs, g.H_out, g.W_out)[...] = \
-                buf[:, :, kh:kh + g.H_out, kw:kw + g.W_out]
+            dst.reshape(n, count, g.H_out, g.W_out)[...] = \
+                buf[:, ch:ch + count, kh:kh + g.H_out, kw:kw + g.W_out]
     return cols
 
 
@@ -172,12 +202,11 @@ def _backward_block(dout, cols, w2, g, dx):
     # The gradient columns [..., L:] are never written: zero, so col2im may add them.
     dcols = workspace("gemm-dcols", (n, g.K, g.P), dout.dtype, zeroed=True, tag=(g.L,))
     np.matmul(w2.T, dres, out=dcols[:, :, :g.L])
-    per_offset = dcols.reshape(n, g.kh * g.kw, g.Cs * g.P)
     dflat = workspace("gemm-dx", (n, g.Cs * g.P), dout.dtype)
     dflat.fill(0)
-    # col2im: each kernel offset adds its window back where it came from.
-    for k, _, _, start in g.offsets():
-        dflat[:, start:start + g.run] += per_offset[:, k, :g.run]
+    # col2im: each run adds its window back where it came from.
+    for row, count, _, span, start in g.windows():
+        dflat[:, start:start + span] += dcols[:, row:row + count].reshape(n, count * g.P)[:, :span]
     img = dflat.reshape(n, g.C, g.s, g.s, g.Hb, g.Ws)
     for a, b, src, dst in g.phases():
         dx[:, :, src[0], src[1]] = img[:, :, a, b, dst[0], dst[1]]

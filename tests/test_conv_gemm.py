@@ -32,7 +32,9 @@ def test_both_column_layouts_match_naive(rng, shape, stride, pad, rows):
     p = dict(x=rng.standard_normal((N, C, H, W)), w=rng.standard_normal((F, C, HH, WW)),
              b=rng.standard_normal(F), conv_param={"stride": stride, "pad": pad})
     out, cache = gemm_forward(p["x"], p["w"], p["b"], p["conv_param"])
-    assert cache[2][3].rows == rows
+    g = cache[2][3]
+    assert g.rows == rows
+    assert g.K == C * HH * WW  # one column per real kernel tap, none for the phase padding
     p["dout"] = rng.standard_normal(out.shape)
     assert_matches_naive(p, gemm_forward, conv_backward)
 
