@@ -35,6 +35,7 @@ The backward pass reuses cols: dw = dout[n] @ cols[n]^T summed over images, and
 dx is w^T @ dout[n] scattered back (col2im).
 """
 
+import functools
 import math
 
 import numpy as np
@@ -45,6 +46,34 @@ from .conv_workspace import workspace
 
 # The column matrices are kept for the backward pass up to this size, else rebuilt there.
 MAX_WORKSPACE_BYTES = 256 * 2**20
+
+
+@functools.lru_cache(maxsize=64)
+def _tap_runs(Cs, s, kh, kw, HH, WW):
+    """The (offset, phase channel) pairs of a phase kernel that meet a real kernel tap.
+
+    Returns taps, their indices in the full (kh, kw, channel) order, and runs
+    (row, ch, count, kh, kw): rows row .. row+count-1 of cols hold phase channels
+    ch .. ch+count-1 seen through offset (kh, kw), one copy per image. Cached: a layer
+    asks for the same kernel on every call.
+    """
+    taps, runs = [], []
+    for i in range(kh):
+        for j in range(kw):
+            for ch in range(Cs):
+                a, b = ch // s % s, ch % s  # the phase of channel ch
+                if i * s + a >= HH or j * s + b >= WW:
+                    continue
+                full = (i * kw + j) * Cs + ch
+                if runs and taps[-1] == full - 1 and runs[-1][3:] == (i, j):
+                    row, ch0, count, _, _ = runs[-1]
+                    runs[-1] = (row, ch0, count + 1, i, j)
+                else:
+                    runs.append((len(taps), ch, 1, i, j))
+                taps.append(full)
+    taps = np.array(taps)
+    taps.flags.writeable = False  # shared by every call through the cache
+    return taps, tuple(runs)
 
 
 class _Geometry:
@@ -66,32 +95,11 @@ class _Geometry:
         self.Cs = C * s * s  # phase channels
         self.P = self.Hb * self.Ws  # a flattened phase channel
         self.L = self.H_out * self.Ws  # output positions per image, cropped ones included
-        self._tap_runs()
+        # The rows of cols: (offset, phase channel) pairs that meet a real kernel tap.
+        self.taps, self.runs = _tap_runs(self.Cs, s, self.kh, self.kw, HH, WW)
+        self.K = len(self.taps)  # the GEMM's inner size, = C*HH*WW
         self.rows = self.K > F and self.Ws > self.W_out  # full rows in cols too
         self.cols_len = self.P if self.rows else self.H_out * self.W_out  # per row of cols
-
-    def _tap_runs(self):
-        """The rows of cols: the (offset, phase channel) pairs that meet a real kernel tap.
-
-        Sets K (their number), taps (their index in the full (kh, kw, channel) order) and
-        runs: (row, ch, count, kh, kw), rows row .. row+count-1 holding phase channels
-        ch .. ch+count-1 seen through offset (kh, kw); each run is one copy per image.
-        """
-        s, taps, self.runs = self.s, [], []
-        for kh in range(self.kh):
-            for kw in range(self.kw):
-                for ch in range(self.Cs):
-                    a, b = ch // s % s, ch % s  # the phase of channel ch
-                    if kh * s + a >= self.HH or kw * s + b >= self.WW:
-                        continue
-                    full = (kh * self.kw + kw) * self.Cs + ch
-                    if self.runs and taps[-1] == full - 1 and self.runs[-1][3:] == (kh, kw):
-                        row, ch0, count, _, _ = self.runs[-1]
-                        self.runs[-1] = (row, ch0, count + 1, kh, kw)
-                    else:
-                        self.runs.append((len(taps), ch, 1, kh, kw))
-                    taps.append(full)
-        self.taps, self.K = np.array(taps), len(taps)
 
     def windows(self):
         """(row, count, ch, span, start) per run: its first row, its number of rows, first
