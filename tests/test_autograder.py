@@ -324,13 +324,24 @@ def test_a_submission_past_its_wall_clock_limit_scores_zero_and_leaves_no_proces
     result = grade_submission(SubmissionJob(str(course.root), student, "toy", options))
     assert (result.status, result.score) == ("failed", 0.0)
     assert "grading took longer than 2 s" in result.reason
-    mine = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:  # the worker names the scratch course; the kernel and the checks run inside it
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-            cwd = os.readlink(f"/proc/{pid}/cwd")
-        except OSError:
-            continue
-        if f"grade-{student}-" in cmdline + cwd:
-            mine.append((cmdline, cwd))
+    import time
+
+    def still_running():
+        found = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:  # the worker names the scratch course; the kernel and the checks run inside it
+                state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+                cwd = os.readlink(f"/proc/{pid}/cwd")
+            except (OSError, IndexError):
+                continue
+            # A zombie (Z) has already exited: only its parent's wait() is outstanding.
+            if state not in "ZX" and f"grade-{student}-" in cmdline + cwd:
+                found.append((pid, state, cmdline, cwd))
+        return found
+
+    # SIGKILL is delivered at once but a process takes a moment to die: allow a few seconds.
+    deadline = time.monotonic() + 10
+    while (mine := still_running()) and time.monotonic() < deadline:
+        time.sleep(0.2)
     assert mine == []
