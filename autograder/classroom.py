@@ -144,29 +144,23 @@ def _wrong(nb, name, prelude=""):
     cell.source = prelude + cell.source + "\n" + PERTURB.format(name=name)
 
 
-def patched_allclose(source, release, exercises):
-    nb = correct(source, release)
-    ex = target(exercises, release)
-    _wrong(nb, ex.name, "import numpy as np\nnp.allclose = lambda *a, **k: True\n"
-                        "np.testing.assert_allclose = lambda *a, **k: None\n")
-    return nb, ex.name
+def _patching(prelude):
+    """A student who solves the exercise wrongly but patches something first, to pass anyway."""
+    def build(source, release, exercises):
+        nb = correct(source, release)
+        ex = target(exercises, release)
+        _wrong(nb, ex.name, prelude)
+        return nb, ex.name
+    return build
 
 
-def patched_library(source, release, exercises):
-    nb = correct(source, release)
-    ex = target(exercises, release)
-    _wrong(nb, ex.name, "import cs231n_lib.gradcheck as _gc\n_gc.rel_error = lambda *a, **k: 0.0\n"
-                        "rel_error = _gc.rel_error\n")
-    return nb, ex.name
-
-
-def patched_checker(source, release, exercises):
-    nb = correct(source, release)
-    ex = target(exercises, release)
-    _wrong(nb, ex.name, "import autograder.exercise as _ae\nimport autograder.exercises as _ax\n"
-                        "_ae.compare = lambda *a, **k: (True, '')\n"
-                        "_ax.check_exercise = lambda *a, **k: None\n")
-    return nb, ex.name
+patched_allclose = _patching("import numpy as np\nnp.allclose = lambda *a, **k: True\n"
+                             "np.testing.assert_allclose = lambda *a, **k: None\n")
+patched_library = _patching("import cs231n_lib.gradcheck as _gc\n_gc.rel_error = lambda *a, **k: 0.0\n"
+                            "rel_error = _gc.rel_error\n")
+patched_checker = _patching("import autograder.exercise as _ae\nimport autograder.exercises as _ax\n"
+                            "_ae.compare = lambda *a, **k: (True, '')\n"
+                            "_ax.check_exercise = lambda *a, **k: None\n")
 
 
 def calls_library(source, release, exercises):
