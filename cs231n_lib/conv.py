@@ -6,8 +6,8 @@ Images are NCHW: x (N, C, H, W); filters w (F, C, HH, WW); bias b (F,).
 The convolution has three implementations that compute the same thing:
 - conv_forward_naive / conv_backward_naive (conv_naive.py): loops, the definition;
 - "gemm" (conv_gemm.py): im2col, one matrix multiply per image, any size and stride;
-- "winograd" (conv_winograd.py): 3x3 stride-1 filters with 16 multiplications per 2x2
-  output block and channel instead of 36.
+- "winograd" (conv_winograd.py): 3x3 stride-1 filters with 36 multiplications per 4x4
+  output block and channel instead of 144 (or 16 per 2x2 block instead of 36).
 conv_forward picks the faster one that applies; conv_param['method'] ('auto' | 'gemm' |
 'winograd') overrides the choice, e.g. to compare them. Both fast paths split a large
 batch into blocks that run on all cores (conv_blocks.py) and reuse their scratch arrays

@@ -1,4 +1,4 @@
-"""Winograd F(2x2, 3x3) against the loops, numerically, and chunked."""
+"""Winograd F(2x2, 3x3) and F(4x4, 3x3) against the loops, numerically, and chunked."""
 
 import numpy as np
 import pytest
@@ -15,6 +15,13 @@ def winograd_forward(x, w, b, conv_param):
     return conv_forward(x, w, b, dict(conv_param, method="winograd"))
 
 
+def tiled_forward(m):
+    """conv_forward's signature, Winograd with output blocks of m x m."""
+    def forward(x, w, b, conv_param):
+        return conv_winograd.conv_forward_winograd(x, w, b, conv_param["pad"], m=m)
+    return forward
+
+
 @settings(max_examples=50, deadline=None)
 @given(conv_problems(kernel=(3, 3), stride=1))
 def test_winograd_matches_naive(p):
@@ -22,21 +29,44 @@ def test_winograd_matches_naive(p):
     assert_matches_naive(p, winograd_forward, conv_backward)
 
 
+@pytest.mark.parametrize("m", conv_winograd.TILE_SIZES)
+@settings(max_examples=40, deadline=None)
+@given(p=conv_problems(kernel=(3, 3), stride=1))
+def test_each_tile_size_matches_naive(m, p):
+    assert_matches_naive(p, tiled_forward(m), conv_winograd.conv_backward_winograd)
+
+
+def test_tile_size_is_the_one_with_fewer_products():
+    assert conv_winograd.tile_size(8, 8) == 4  # 4 tiles x 36 against 16 tiles x 16
+    assert conv_winograd.tile_size(16, 16) == 4
+    assert conv_winograd.tile_size(6, 6) == 2  # 144 products either way: the finer tile
+    assert conv_winograd.tile_size(2, 2) == 2
+    with pytest.raises(ValueError, match="block size must be one of"):
+        conv_winograd.conv_forward_winograd(np.zeros((1, 1, 4, 4)), np.zeros((1, 1, 3, 3)),
+                                            np.zeros(1), 1, m=3)
+
+
+@pytest.mark.parametrize("m", conv_winograd.TILE_SIZES)
 @pytest.mark.parametrize("shape, pad", [((2, 3, 5, 6, 2), 1), ((1, 2, 4, 4, 3), 0),
-                                        ((2, 1, 3, 3, 1), 3)])
-def test_winograd_gradients_numerically(rng, shape, pad):
+                                        ((2, 1, 3, 3, 1), 3), ((1, 2, 9, 7, 2), 1)])
+def test_winograd_gradients_numerically(rng, shape, pad, m):
     N, C, H, W, F = shape
     x, w, b = (rng.standard_normal(s) for s in ((N, C, H, W), (F, C, 3, 3), (F,)))
-    cp = {"stride": 1, "pad": pad, "method": "winograd"}
-    out, cache = conv_forward(x, w, b, cp)
+    forward = tiled_forward(m)
+    cp = {"stride": 1, "pad": pad}
+    out, cache = forward(x, w, b, cp)
+    assert cache[2].m == m
     dout = rng.standard_normal(out.shape)
-    dx, dw, db = conv_backward(dout, cache)
+    dx, dw, db = conv_winograd.conv_backward_winograd(dout, cache)
+    # The centred difference divides the forward pass's rounding (~1e-14 for F(4x4), whose
+    # transforms hold larger numbers) by 2h = 2e-5: 1e-7 is what float64 allows here.
+    tol = 1e-8 if m == 2 else 1e-7
     assert rel_error(dx, eval_numerical_gradient_array(
-        lambda v: conv_forward(v, w, b, cp)[0], x, dout)) < 1e-8
+        lambda v: forward(v, w, b, cp)[0], x, dout)) < tol
     assert rel_error(dw, eval_numerical_gradient_array(
-        lambda v: conv_forward(x, v, b, cp)[0], w, dout)) < 1e-8
+        lambda v: forward(x, v, b, cp)[0], w, dout)) < tol
     assert rel_error(db, eval_numerical_gradient_array(
-        lambda v: conv_forward(x, w, v, cp)[0], b, dout)) < 1e-8
+        lambda v: forward(x, w, v, cp)[0], b, dout)) < tol
 
 
 def test_winograd_blocked_and_rebuilt_equal_whole(rng, monkeypatch):
@@ -67,19 +97,22 @@ def test_winograd_blocked_and_rebuilt_equal_whole(rng, monkeypatch):
         np.testing.assert_array_equal(a, e)
 
 
-def test_winograd_float32_accuracy(rng):
-    x = rng.standard_normal((4, 32, 8, 8)).astype(np.float32)
-    w = (rng.standard_normal((16, 32, 3, 3)) / 17).astype(np.float32)
-    b = np.zeros(16, np.float32)
-    cp = {"stride": 1, "pad": 1}
-    out, cache = conv_forward(x, w, b, dict(cp, method="winograd"))
-    ref, ref_cache = conv_forward(*(a.astype(np.float64) for a in (x, w, b)), cp | {"method": "gemm"})
+@pytest.mark.parametrize("m, bound", [(2, 2e-6), (4, 3e-5)])
+def test_winograd_float32_accuracy(rng, m, bound):
+    # F(4x4, 3x3)'s transforms hold numbers up to 8 and 1/24: ~10x the rounding error of
+    # F(2x2, 3x3) or a plain matrix multiply, measured at 5e-6 to 1e-5 of the largest output.
+    x = rng.standard_normal((4, 64, 8, 8))
+    w = rng.standard_normal((32, 64, 3, 3)) * np.sqrt(2 / (9 * 64))
+    b = rng.standard_normal(32)
+    out, cache = conv_winograd.conv_forward_winograd(*(a.astype(np.float32) for a in (x, w, b)), 1, m=m)
+    ref, ref_cache = conv_forward(x, w, b, {"stride": 1, "pad": 1, "method": "gemm"})
     assert out.dtype == np.float32
-    np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-4)
-    dout = rng.standard_normal(out.shape).astype(np.float32)
-    for g, r in zip(conv_backward(dout, cache), conv_backward(dout.astype(np.float64), ref_cache)):
+    assert np.abs(out - ref).max() < bound * np.abs(ref).max()
+    dout = rng.standard_normal(out.shape)
+    grads = conv_winograd.conv_backward_winograd(dout.astype(np.float32), cache)
+    for g, r in zip(grads, conv_backward(dout, ref_cache)):
         assert g.dtype == np.float32
-        np.testing.assert_allclose(g, r, rtol=1e-4, atol=1e-3 * np.abs(r).max())
+        assert np.abs(g - r).max() < bound * np.abs(r).max()
 
 
 def test_auto_picks_winograd_only_where_it_applies(rng):
