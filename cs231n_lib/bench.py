@@ -33,7 +33,7 @@ def parse_args(argv):
     p = argparse.ArgumentParser(prog="python -m cs231n_lib.bench", description=__doc__.split("\n")[0])
     p.add_argument("--layers", default="ABCD", help="which of A B C D to run (default ABCD)")
     p.add_argument("--dtypes", default="float32,float64")
-    p.add_argument("--repeat", type=int, default=7, help="runs per figure; the median is shown")
+    p.add_argument("--repeat", type=int, default=15, help="runs per figure; the median is shown")
     p.add_argument("--naive-n", type=int, default=2,
                    help="images for the naive loops, whose time is scaled to the batch")
     p.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
@@ -53,8 +53,13 @@ def _reexec_without_blas_env(argv):
     os.execve(sys.executable, [sys.executable, "-m", "cs231n_lib.bench", *args], env)
 
 
-def _median_times(fns, repeat):
-    """Time every callable `repeat` times round-robin; median seconds per name."""
+def _round_robin(fns, repeat):
+    """Time every callable `repeat` times round-robin: {name: array of seconds per round}.
+
+    One round runs each callable once, back to back, so the times of one round saw the
+    same machine; on a shared machine whose speed drifts (steal time), ratios taken
+    within a round are steadier than ratios of medians.
+    """
     import time
 
     import numpy as np
@@ -66,7 +71,13 @@ def _median_times(fns, repeat):
             t = time.perf_counter()
             f()
             times[name].append(time.perf_counter() - t)
-    return {name: float(np.median(t)) for name, t in times.items()}
+    return {name: np.array(t) for name, t in times.items()}
+
+
+def _median_times(fns, repeat):
+    """Median seconds per name over `repeat` round-robin runs."""
+    import numpy as np
+    return {name: float(np.median(t)) for name, t in _round_robin(fns, repeat).items()}
 
 
 def _blas_report():
@@ -124,7 +135,8 @@ def bench_layer(name, dtype, args, torch):
             torch.nn.functional.conv2d(tx, tw, tb, stride=s, padding=p).backward(tdout)
         fns["torch_fwd"] = torch_fwd
         fns["torch_fwd_bwd"] = torch_fwd_bwd
-    t = _median_times(fns, args.repeat)
+    rounds = _round_robin(fns, args.repeat)
+    t = {name: float(np.median(v)) for name, v in rounds.items()}
 
     n = min(args.naive_n, N)
     xn, doutn = x[:n], dout[:n]
@@ -142,8 +154,10 @@ def bench_layer(name, dtype, args, torch):
     if torch is not None:
         row["torch_fwd_ms"] = t["torch_fwd"] * 1e3
         row["torch_fwd_bwd_ms"] = t["torch_fwd_bwd"] * 1e3
-        row["fwd_vs_torch"] = t["fwd"] / t["torch_fwd"]
-        row["fwd_bwd_vs_torch"] = (t["fwd"] + t["bwd"]) / t["torch_fwd_bwd"]
+        # Median of the ratios within each round (see _round_robin).
+        row["fwd_vs_torch"] = float(np.median(rounds["fwd"] / rounds["torch_fwd"]))
+        row["fwd_bwd_vs_torch"] = float(np.median(
+            (rounds["fwd"] + rounds["bwd"]) / rounds["torch_fwd_bwd"]))
     return row
 
 
@@ -193,8 +207,8 @@ def main(argv=None):
     if cleaned:
         print(f"(re-run with {cleaned} removed from the environment)")
     print(f"{threads} thread(s) each for BLAS, our batch blocks and torch; median of "
-          f"{args.repeat} runs, all candidates timed round-robin; naive timed on "
-          f"{args.naive_n} images and scaled")
+          f"{args.repeat} runs, all candidates timed round-robin (ratios to torch: the median "
+          f"of the ratios within each round); naive timed on {args.naive_n} images and scaled")
     try:
         print(f"load average before the run: {os.getloadavg()[0]:.2f} "
               f"on {os.cpu_count()} CPUs")

@@ -40,9 +40,9 @@ import math
 
 import numpy as np
 
-from .conv_blocks import blocks, run_blocks
+from .conv_blocks import blocks, owns_threads, run_blocks
 from .conv_shapes import float_type
-from .conv_workspace import workspace
+from .conv_workspace import Saved, workspace
 
 # The column matrices are kept for the backward pass up to this size, else rebuilt there.
 MAX_WORKSPACE_BYTES = 256 * 2**20
@@ -229,6 +229,7 @@ def _block_columns(x, g, kept, s, i):
     return _columns(x[s], g, workspace("gemm-cols", (n, g.K + 1, g.cols_len), x.dtype))
 
 
+@owns_threads
 def conv_forward_gemm(x, w, b, stride, pad):
     """out (N, F, H_out, W_out) and the cache for conv_backward_gemm.
 
@@ -242,17 +243,19 @@ def conv_forward_gemm(x, w, b, stride, pad):
     w2b = np.concatenate([w2, b[:, None]], axis=1)
     out = np.empty((g.N, g.F, g.H_out, g.W_out), dtype=dtype)
     slices = g.blocks(x.itemsize)
-    keep = g.K * g.cols_len * g.N * x.itemsize <= MAX_WORKSPACE_BYTES
+    kept = None
+    if g.K * g.cols_len * g.N * x.itemsize <= MAX_WORKSPACE_BYTES:
+        kept = Saved([(s.stop - s.start, g.K + 1, g.cols_len) for s in slices], dtype)
 
     def forward(i_s):
         i, s = i_s
-        cols = _columns(x[s], g) if keep else _block_columns(x, g, None, s, i)
+        cols = _columns(x[s], g, kept[i]) if kept is not None else _block_columns(x, g, None, s, i)
         _forward_block(cols, w2b, g, out[s])
-        return cols if keep else None
-    kept = run_blocks(forward, list(enumerate(slices)))
-    return out, (x, w, w2, g, kept if keep else None)
+    run_blocks(forward, list(enumerate(slices)))
+    return out, (x, w, w2, g, kept)
 
 
+@owns_threads
 def conv_backward_gemm(dout, cache):
     """dx (N, C, H, W), dw (F, C, HH, WW), db (F,) from the cache of conv_forward_gemm."""
     x, w, w2, g, kept = cache

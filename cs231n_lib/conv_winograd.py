@@ -33,9 +33,9 @@ from functools import lru_cache
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from .conv_blocks import blocks, run_blocks
+from .conv_blocks import blocks, owns_threads, run_blocks
 from .conv_shapes import float_type
-from .conv_workspace import workspace
+from .conv_workspace import Saved, workspace
 
 # B^T, G, A^T per output block size m (Lavin & Gray 2015; points 0, +-1, +-2, infinity).
 _MATRICES = {
@@ -56,9 +56,9 @@ MAX_WORKSPACE_BYTES = 256 * 2**20
 
 @lru_cache(maxsize=None)
 def transforms(m, dtype):
-    """(B^T (x) B^T, G, A^T (x) A^T) for F(m x m, 3 x 3) in `dtype`, read-only."""
+    """(B^T (x) B^T, G (x) G, A^T (x) A^T) for F(m x m, 3 x 3) in `dtype`, read-only."""
     BT, G, AT = (np.array(a, dtype=np.float64) for a in _MATRICES[m])
-    mats = tuple(a.astype(dtype) for a in (np.kron(BT, BT), G, np.kron(AT, AT)))
+    mats = tuple(np.kron(a, a).astype(dtype) for a in (BT, G, AT))
     for a in mats:
         a.flags.writeable = False  # shared by every call through the cache
     return mats
@@ -98,25 +98,17 @@ class _Geometry:
 
 
 def _transformed_filters(w, g):
-    """w (F, C, 3, 3) -> U (T, C, F) = G w G^T, one matrix per point of a tile.
-
-    One matrix product per side over all filters: G @ w @ G^T batched over the F*C
-    small filters would be F*C tiny BLAS calls (4 ms for bench layer C, not 0.1).
-    """
-    _, G, _ = transforms(g.m, w.dtype)
-    F, C, t = g.F, g.C, g.t
-    wG = (w.reshape(F * C * 3, 3) @ G.T).reshape(F, C, 3, t)  # along each filter's rows
-    U = G @ wG.transpose(2, 0, 1, 3).reshape(3, F * C * t)  # and along its columns
-    return np.ascontiguousarray(U.reshape(t, F, C, t).transpose(0, 3, 2, 1).reshape(g.T, C, F))
+    """w (F, C, 3, 3) -> U (T, C, F) = G w G^T, one matrix per point of a tile."""
+    _, GG, _ = transforms(g.m, w.dtype)
+    taps = w.reshape(g.F, g.C, 9).transpose(2, 1, 0).reshape(9, g.C * g.F)
+    return (GG @ taps).reshape(g.T, g.C, g.F)
 
 
 def _filters_gradient(dU, g):
     """Adjoint of _transformed_filters: dU (T, C, F) -> dw (F, C, 3, 3) = G^T dU G."""
-    _, G, _ = transforms(g.m, dU.dtype)
-    F, C, t = g.F, g.C, g.t
-    GdU = (G.T @ dU.reshape(t, t * C * F)).reshape(3, t, C, F)
-    dw = GdU.transpose(0, 2, 3, 1).reshape(3 * C * F, t) @ G  # (3 rows, C, F, 3 columns)
-    return np.ascontiguousarray(dw.reshape(3, C, F, 3).transpose(2, 1, 0, 3))
+    _, GG, _ = transforms(g.m, dU.dtype)
+    dtaps = GG.T @ dU.reshape(g.T, g.C * g.F)
+    return np.ascontiguousarray(dtaps.reshape(3, 3, g.C, g.F).transpose(3, 2, 0, 1))
 
 
 def _transform_input(x, g, V):
@@ -213,6 +205,7 @@ def _block_input(x, g, V, i, s):
     return Vb
 
 
+@owns_threads
 def conv_forward_winograd(x, w, b, pad, m=None):
     """3x3 stride-1 convolution: out (N, F, H + 2*pad - 2, W + 2*pad - 2) and a cache.
 
@@ -227,21 +220,20 @@ def conv_forward_winograd(x, w, b, pad, m=None):
     g = _Geometry(x.shape, w.shape[0], pad, m)
     U = _transformed_filters(w, g)
     out = np.empty((g.N, g.F, g.H_out, g.W_out), dtype=dtype)
-    keep = g.keeps_V(x.itemsize)
+    slices = g.blocks(x.itemsize)
+    V = Saved([(g.T, g.tiles(s.stop - s.start), g.C) for s in slices], dtype) \
+        if g.keeps_V(x.itemsize) else None
 
     def forward(i_s):
         i, s = i_s
-        if keep:
-            V = np.empty((g.T, g.tiles(s.stop - s.start), g.C), dtype)
-            _transform_input(x[s], g, V)
-        else:
-            V = _block_input(x, g, None, i, s)
-        _forward_block(V, U, b, g, out[s])
-        return V if keep else None
-    V = run_blocks(forward, list(enumerate(g.blocks(x.itemsize))))
-    return out, (x, U, g, V if keep else None)
+        if V is not None:
+            _transform_input(x[s], g, V[i])
+        _forward_block(_block_input(x, g, V, i, s), U, b, g, out[s])
+    run_blocks(forward, list(enumerate(slices)))
+    return out, (x, U, g, V)
 
 
+@owns_threads
 def conv_backward_winograd(dout, cache):
     """dx (N, C, H, W), dw (F, C, 3, 3), db (F,) from the cache of conv_forward_winograd."""
     x, U, g, V = cache
