@@ -39,15 +39,16 @@ def workers():
         return max(1, os.cpu_count() or 1)
 
 
-def blocks(n, per_image_bytes):
-    """Slices covering range(n), of near-equal size, each below BLOCK_BYTES if possible.
+def blocks(n, per_image_bytes, block_bytes=None):
+    """Slices covering range(n), of near-equal size, each below block_bytes (default
+    BLOCK_BYTES) if possible.
 
     Their number is a multiple of MIN_BLOCKS (when n allows), so that two workers finish
     together; a layer with less than SPLIT_BYTES of scratch in all is a single block.
     """
     if n * per_image_bytes < SPLIT_BYTES:
         return [slice(0, n)]
-    count = math.ceil(n * per_image_bytes / BLOCK_BYTES)
+    count = math.ceil(n * per_image_bytes / (block_bytes or BLOCK_BYTES))
     count = min(n, MIN_BLOCKS * math.ceil(count / MIN_BLOCKS))
     step = math.ceil(n / max(1, count))
     return [slice(i, min(i + step, n)) for i in range(0, n, step)]

@@ -13,26 +13,31 @@ import threading
 import numpy as np
 
 _local = threading.local()
+SHAPES_PER_ROLE = 4
 
 
 def workspace(role, shape, dtype, zeroed=False, tag=None):
     """A scratch array of `shape` and `dtype` for `role`, reused across calls.
 
-    role names one use site, so two arrays alive at the same time never share memory;
-    one array is kept per role and dtype. zeroed=True promises zeros only in a freshly
-    made array: a caller that writes the same interior on every call (the padding stays
-    zero) passes what decides that interior as `tag`, and gets a fresh zeroed array
-    whenever the tag or the shape changes.
+    role names one use site, so two arrays alive at the same time never share memory.
+    A few shapes are kept per role and dtype, because the blocks of one batch differ in
+    size (64 images in blocks of 11 end with a block of 9) and a network has layers of
+    several sizes. zeroed=True promises zeros only in a freshly made array: a caller that
+    writes the same interior on every call (the padding stays zero) passes what decides
+    that interior as `tag`, and gets a fresh zeroed array whenever the tag changes.
     """
     pool = getattr(_local, "pool", None)
     if pool is None:
         pool = _local.pool = {}
-    key = (role, np.dtype(dtype).str)
-    buf = pool.get(key)
-    if buf is None or buf[0].shape != tuple(shape) or buf[1] != tag:
-        pool.pop(key, None)  # free the old one before making the new one
+    shapes = pool.setdefault((role, np.dtype(dtype).str), {})
+    shape = tuple(shape)
+    buf = shapes.pop(shape, None)  # re-inserted below: the dict is in order of last use
+    if buf is None or buf[1] != tag:
+        buf = None  # free the old one before making the new one
+        if len(shapes) >= SHAPES_PER_ROLE:
+            del shapes[next(iter(shapes))]  # the least recently used
         buf = ((np.zeros if zeroed else np.empty)(shape, dtype), tag)
-        pool[key] = buf
+    shapes[shape] = buf
     return buf[0]
 
 
