@@ -53,10 +53,18 @@ def _reexec_without_blas_env(argv):
     os.execve(sys.executable, [sys.executable, "-m", "cs231n_lib.bench", *args], env)
 
 
+# Pause before each timed call. PyTorch's OpenMP threads (and BLAS's) keep spinning for
+# several milliseconds after a parallel region, waiting for more work; whatever runs next
+# then shares the cores with them. Measured: bench layer D's forward pass took 4.0 ms
+# right after a PyTorch call against 1.9 ms alone. After the pause every candidate starts
+# on an idle machine.
+PAUSE_S = 0.03
+
+
 def _round_robin(fns, repeat):
     """Time every callable `repeat` times round-robin: {name: array of seconds per round}.
 
-    One round runs each callable once, back to back, so the times of one round saw the
+    One round runs each callable once, close together, so the times of one round saw the
     same machine; on a shared machine whose speed drifts (steal time), ratios taken
     within a round are steadier than ratios of medians.
     """
@@ -68,6 +76,7 @@ def _round_robin(fns, repeat):
     times = {name: [] for name in fns}
     for _ in range(repeat):
         for name, f in fns.items():
+            time.sleep(PAUSE_S)
             t = time.perf_counter()
             f()
             times[name].append(time.perf_counter() - t)
