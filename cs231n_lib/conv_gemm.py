@@ -46,10 +46,6 @@ from .conv_workspace import Saved, workspace
 
 # The column matrices are kept for the backward pass up to this size, else rebuilt there.
 MAX_WORKSPACE_BYTES = 256 * 2**20
-# Blocks of the batch are larger than conv_blocks' default: this path makes many short
-# copies, and two threads running them contend for the GIL between copies. Measured on
-# bench layer D (float32, forward + backward, 2 cores): 10.1 ms in 4 blocks, 8.3 in 2.
-BLOCK_BYTES = 16 * 2**20
 
 
 @functools.lru_cache(maxsize=64)
@@ -115,7 +111,7 @@ class _Geometry:
     def blocks(self, itemsize):
         # Per image: the columns, their gradient and the GEMM result.
         per_image = (self.K * (self.cols_len + self.P) + self.F * self.L) * itemsize
-        return blocks(self.N, per_image, BLOCK_BYTES)
+        return blocks(self.N, per_image)
 
     def phases(self):
         """For each phase (a, b): its slice of x and where it lands in the phase image."""

@@ -151,8 +151,8 @@ def _forward_block(V, U, b, g, out):
     out[...] = images.transpose(0, 3, 1, 2)
 
 
-def _backward_block(dout, V, UT, g, dx):
-    """dx block written; returns this block's shares of dU (T, C, F) and db (F,)."""
+def _backward_block(dout, V, UT, g, dx, dU):
+    """dx block written, and this block's share of dU (T, C, F); returns its share of db."""
     n = dout.shape[0]
     P = g.tiles(n)
     dY = workspace("wino-dY", (g.m, g.m, n, g.Th, g.Tw, g.F), dout.dtype)
@@ -167,14 +167,14 @@ def _backward_block(dout, V, UT, g, dx):
     BB, _, AA = transforms(g.m, dout.dtype)
     dM = workspace("wino-dM", (g.T, P, g.F), dout.dtype)
     np.matmul(AA.T, dY.reshape(g.m * g.m, P * g.F), out=dM.reshape(g.T, P * g.F))
-    dU = np.matmul(V.transpose(0, 2, 1), dM)
+    np.matmul(V.transpose(0, 2, 1), dM, out=dU)
     dV = workspace("wino-dV", (g.T, P, g.C), dout.dtype)
     np.matmul(dM, UT, out=dV)
     dtiles = workspace("wino-dtiles", (P, g.T, g.C), dout.dtype)
     np.matmul(BB.T, dV.transpose(1, 0, 2), out=dtiles)
     _add_tiles(dtiles.reshape(n, g.Th, g.Tw, g.t, g.t, g.C), g, dx)
     # b was added at the transformed point (1, 1) of every tile: db sums dM there.
-    return dU, dM[g.t + 1].sum(axis=0)
+    return dM[g.t + 1].sum(axis=0)
 
 
 def _add_tiles(dtiles, g, dx):
@@ -244,12 +244,16 @@ def conv_backward_winograd(dout, cache):
     dout = np.asarray(dout, dtype=dtype)
     dx = np.empty(x.shape, dtype=dtype)
 
+    slices = g.blocks(x.itemsize)
+    # The blocks' shares of dU, in memory reused across calls, added up in block order:
+    # the same sums whatever the number of cores.
+    shares = Saved([(g.T, g.C, g.F)] * len(slices), dtype)
+
     def backward(i_s):
         i, s = i_s
-        return _backward_block(dout[s], _block_input(x, g, V, i, s), UT, g, dx[s])
-    shares = run_blocks(backward, list(enumerate(g.blocks(x.itemsize))))
-    dU, db = shares[0]
-    for dU_i, db_i in shares[1:]:  # in block order: the same sums on any number of cores
-        dU += dU_i
-        db += db_i
+        return _backward_block(dout[s], _block_input(x, g, V, i, s), UT, g, dx[s], shares[i])
+    db = sum(run_blocks(backward, list(enumerate(slices))))
+    dU = shares[0]
+    for i in range(1, len(slices)):
+        dU += shares[i]
     return dx, _filters_gradient(dU, g), db

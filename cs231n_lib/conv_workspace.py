@@ -72,10 +72,11 @@ def _give(key, buf):
 
 
 class Saved:
-    """The arrays a forward pass saves for its backward pass, one per batch block.
+    """Arrays that outlive the code that fills them, one per batch block: what a forward
+    pass saves for its backward pass, or the blocks' partial sums.
 
-    Unlike workspace() arrays these outlive the call, inside the layer's cache; their
-    memory is handed back for reuse when this object is dropped with that cache, since
+    Unlike workspace() arrays they are not tied to one use site, and may sit in a layer's
+    cache; their memory is handed back for reuse when this object is dropped, since
     a fresh multi-megabyte array costs a page fault per 4 KiB page the first time it is
     written (measured: a sixth of bench layer C's forward pass). saved[i] is block i's
     array, a view made on demand, so nothing but this object holds the memory between
