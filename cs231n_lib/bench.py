@@ -249,8 +249,10 @@ def main(argv=None):
     print("\nlayers: " + "; ".join(
         f"{k}: N{v[0]} C{v[1]} {v[2]}x{v[3]} F{v[4]} {v[5]}x{v[6]} stride {v[7]} pad {v[8]}"
         for k, v in LAYERS.items()))
-    print("x naive: naive loops' time / ours (forward + backward); f/torch, f+b/torch: our "
-          "time / PyTorch's (below 1 means faster)")
+    legend = "x naive: naive loops' time / ours (forward + backward)"
+    if torch is not None:
+        legend += "; f/torch, f+b/torch: our time / PyTorch's (below 1 means faster)"
+    print(legend)
 
 
 if __name__ == "__main__":
