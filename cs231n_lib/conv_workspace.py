@@ -14,6 +14,8 @@ import numpy as np
 
 _local = threading.local()
 SHAPES_PER_ROLE = 4
+# Scratch kept per thread; past this the least recently used arrays are dropped.
+MAX_BYTES_PER_THREAD = 256 * 2**20
 
 
 def workspace(role, shape, dtype, zeroed=False, tag=None):
@@ -28,17 +30,21 @@ def workspace(role, shape, dtype, zeroed=False, tag=None):
     """
     pool = getattr(_local, "pool", None)
     if pool is None:
-        pool = _local.pool = {}
-    shapes = pool.setdefault((role, np.dtype(dtype).str), {})
-    shape = tuple(shape)
-    buf = shapes.pop(shape, None)  # re-inserted below: the dict is in order of last use
-    if buf is None or buf[1] != tag:
-        buf = None  # free the old one before making the new one
-        if len(shapes) >= SHAPES_PER_ROLE:
-            del shapes[next(iter(shapes))]  # the least recently used
-        buf = ((np.zeros if zeroed else np.empty)(shape, dtype), tag)
-    shapes[shape] = buf
-    return buf[0]
+        pool = _local.pool = {}  # (role, dtype, shape) -> (array, tag), by last use
+    key = (role, np.dtype(dtype).str, tuple(shape))
+    entry = pool.pop(key, None)
+    if entry is None or entry[1] != tag:
+        entry = None  # free the old one before making the new one
+        same_role = [k for k in pool if k[:2] == key[:2]]
+        for k in same_role[:max(0, len(same_role) + 1 - SHAPES_PER_ROLE)]:
+            del pool[k]
+        entry = ((np.zeros if zeroed else np.empty)(key[2], dtype), tag)
+    held = sum(a.nbytes for a, _ in pool.values())
+    while pool and held + entry[0].nbytes > MAX_BYTES_PER_THREAD:
+        oldest = next(iter(pool))  # dropping it only ends the pool's hold on it
+        held -= pool.pop(oldest)[0].nbytes
+    pool[key] = entry
+    return entry[0]
 
 
 def clear():
@@ -52,7 +58,7 @@ def clear():
 _free = {}
 _free_lock = threading.Lock()
 MAX_FREE_PER_SIZE = 8  # a network with several layers of one shape saves several at once
-MAX_FREE_BYTES = 512 * 2**20
+MAX_FREE_BYTES = 256 * 2**20
 
 
 def _take(key):

@@ -48,3 +48,15 @@ def test_saved_memory_is_reused_once_dropped():
     assert again[0].__array_interface__["data"][0] == address
     different = Saved([(1000,)], np.float32)
     assert different[0].__array_interface__["data"][0] != address
+
+
+def test_scratch_per_thread_is_bounded(monkeypatch):
+    monkeypatch.setattr(conv_workspace, "MAX_BYTES_PER_THREAD", 3000)
+    conv_workspace.clear()
+    a = workspace("test-a", (100,), np.float64)  # 800 bytes each
+    workspace("test-b", (100,), np.float64)
+    workspace("test-c", (100,), np.float64)
+    workspace("test-d", (100,), np.float64)  # 3200 bytes: the oldest, a, is dropped
+    assert workspace("test-a", (100,), np.float64) is not a
+    assert sum(x.nbytes for x, _ in conv_workspace._local.pool.values()) <= 3000
+    conv_workspace.clear()
