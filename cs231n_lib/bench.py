@@ -4,7 +4,8 @@ For four layers (A-D below) and two dtypes it prints forward and backward time, 
 the share of the matmul peak measured in the same run, the speed-up over the naive loops
 (timed on a few images and scaled to the batch) and, when PyTorch is importable, the ratio
 of our time to PyTorch's. All candidates are timed round-robin, so a busy machine slows
-them alike, and each figure is the median of --repeat runs.
+them alike, each timed call right after an untimed one of the same candidate (see
+_round_robin), and each figure is the median of --repeat runs.
 
 OpenBLAS reads OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE when it loads; set to a smaller core
 or cache than the machine has, they roughly halve matmul speed. The bench reports them,
@@ -53,20 +54,18 @@ def _reexec_without_blas_env(argv):
     os.execve(sys.executable, [sys.executable, "-m", "cs231n_lib.bench", *args], env)
 
 
-# Pause before each timed call. PyTorch's OpenMP threads (and BLAS's) keep spinning for
-# several milliseconds after a parallel region, waiting for more work; whatever runs next
-# then shares the cores with them. Measured: bench layer D's forward pass took 4.0 ms
-# right after a PyTorch call against 1.9 ms alone. After the pause every candidate starts
-# on an idle machine.
-PAUSE_S = 0.03
-
-
-def _round_robin(fns, repeat):
+def _round_robin(fns, repeat, settle=True):
     """Time every callable `repeat` times round-robin: {name: array of seconds per round}.
 
-    One round runs each callable once, close together, so the times of one round saw the
-    same machine; on a shared machine whose speed drifts (steal time), ratios taken
-    within a round are steadier than ratios of medians.
+    One round runs each callable in turn, so the times of one round saw the same machine;
+    on a shared machine whose speed drifts (steal time), ratios taken within a round are
+    steadier than ratios of medians. With `settle`, each timed call comes right after an
+    untimed call of the same callable: PyTorch's OpenMP threads (and BLAS's) keep
+    spinning for milliseconds after a parallel region, waiting for more work, and whatever
+    runs next shares the cores with them (measured: bench layer D's forward pass took
+    4.0 ms right after a PyTorch call, 1.9 ms after one of its own). The untimed call
+    absorbs that, and the timed one sees what a training loop calling the layer again
+    and again sees.
     """
     import time
 
@@ -76,17 +75,18 @@ def _round_robin(fns, repeat):
     times = {name: [] for name in fns}
     for _ in range(repeat):
         for name, f in fns.items():
-            time.sleep(PAUSE_S)
+            if settle:
+                f()
             t = time.perf_counter()
             f()
             times[name].append(time.perf_counter() - t)
     return {name: np.array(t) for name, t in times.items()}
 
 
-def _median_times(fns, repeat):
+def _median_times(fns, repeat, settle=True):
     """Median seconds per name over `repeat` round-robin runs."""
     import numpy as np
-    return {name: float(np.median(t)) for name, t in _round_robin(fns, repeat).items()}
+    return {name: float(np.median(t)) for name, t in _round_robin(fns, repeat, settle).items()}
 
 
 def _blas_report():
@@ -153,7 +153,7 @@ def bench_layer(name, dtype, args, torch):
     def naive():
         _, c = conv_forward_naive(xn, w, b, cp)
         conv_backward_naive(doutn, c)
-    t_naive = _median_times({"naive": naive}, max(1, min(3, args.repeat)))["naive"] * N / n
+    t_naive = _median_times({"naive": naive}, max(1, min(3, args.repeat)), settle=False)["naive"] * N / n
 
     row = {"layer": name, "dtype": np.dtype(dtype).name, "method": cache[0],
            "fwd_ms": t["fwd"] * 1e3, "bwd_ms": t["bwd"] * 1e3,
@@ -216,8 +216,9 @@ def main(argv=None):
     if cleaned:
         print(f"(re-run with {cleaned} removed from the environment)")
     print(f"{threads} thread(s) each for BLAS, our batch blocks and torch; median of "
-          f"{args.repeat} runs, all candidates timed round-robin (ratios to torch: the median "
-          f"of the ratios within each round); naive timed on {args.naive_n} images and scaled")
+          f"{args.repeat} runs, all candidates timed round-robin, each call timed right after "
+          f"an untimed one (ratios to torch: the median of the ratios within each round); "
+          f"naive timed on {args.naive_n} images and scaled")
     try:
         print(f"load average before the run: {os.getloadavg()[0]:.2f} "
               f"on {os.cpu_count()} CPUs")

@@ -22,9 +22,14 @@ def test_prints_a_row_per_layer_and_dtype(capsys):
 
 def test_round_robin_times_every_candidate_each_round():
     calls = []
-    rounds = bench._round_robin({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, 3)
-    assert calls == ["a", "b"] + ["a", "b"] * 3  # one warm-up, then alternating
+    fns = {"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}
+    rounds = bench._round_robin(fns, 3)
+    # One warm-up each, then per round each candidate twice in a row (settle, timed).
+    assert calls == ["a", "b"] + ["a", "a", "b", "b"] * 3
     assert {k: len(v) for k, v in rounds.items()} == {"a": 3, "b": 3}
+    calls.clear()
+    bench._round_robin(fns, 2, settle=False)
+    assert calls == ["a", "b"] + ["a", "b"] * 2
 
 
 def test_unknown_layer_is_refused():
