@@ -69,6 +69,18 @@ def owns_threads(layer):
     return run
 
 
+def _blas_controller():
+    """threadpoolctl's handle on the BLAS libraries, or False without threadpoolctl."""
+    global _blas
+    if _blas is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+            _blas = ThreadpoolController().select(user_api="blas")
+        except ImportError:
+            _blas = False
+    return _blas
+
+
 @contextlib.contextmanager
 def _single_threaded_blas():
     """BLAS on one thread while any block runs (needs threadpoolctl; else a no-op).
@@ -76,14 +88,9 @@ def _single_threaded_blas():
     Counted, so that calls from several threads at once restore the setting only when
     the last one leaves.
     """
-    global _blas, _blas_users, _blas_restore
+    global _blas_users, _blas_restore
     with _blas_lock:
-        if _blas is None:
-            try:
-                from threadpoolctl import ThreadpoolController
-                _blas = ThreadpoolController().select(user_api="blas")
-            except ImportError:
-                _blas = False
+        _blas_controller()
         if _blas and _blas_users == 0:
             _blas_restore = _blas.limit(limits=1)
         _blas_users += 1
@@ -100,7 +107,9 @@ def run_blocks(fn, slices):
     """[fn(s) for s in slices], the blocks spread over the cores; results in order."""
     global _executor, _executor_pid
     n_workers = min(workers(), len(slices))
-    if n_workers == 1:
+    # Without threadpoolctl BLAS keeps its own threads, and blocks on threads of ours too
+    # would ask for twice as many threads as cores: then BLAS alone runs in parallel.
+    if n_workers == 1 or not _blas_controller():
         return [fn(s) for s in slices]
     # A forked child inherits the pool object but not its threads: make a new one.
     if _executor is None or _executor_pid != os.getpid():

@@ -110,3 +110,13 @@ def test_integer_inputs_compute_in_float64(method):
     for g, r in zip(conv_backward(dout, cache), conv.conv_backward_naive(dout, ref_cache)):
         assert g.dtype == np.float64
         np.testing.assert_allclose(g, r, atol=1e-9)
+
+
+def test_without_threadpoolctl_blocks_run_in_the_calling_thread(monkeypatch):
+    import threading
+
+    from cs231n_lib import conv_blocks
+    monkeypatch.setattr(conv_blocks, "_blas", False)  # as if threadpoolctl were missing
+    monkeypatch.setattr(conv_blocks, "workers", lambda: 2)
+    seen = conv_blocks.run_blocks(lambda s: threading.get_ident(), [slice(0, 1), slice(1, 2)])
+    assert seen == [threading.get_ident()] * 2
