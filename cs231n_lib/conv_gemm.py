@@ -106,14 +106,17 @@ class _Geometry:
         self.taps, self.runs = _tap_runs(self.Cs, s, self.kh, self.kw, HH, WW)
         self.K = len(self.taps)  # the GEMM's inner size, = C*HH*WW
         self.rows = self.K > F and self.Ws > self.W_out  # full rows in cols too
+        # Each run as one full-row window: where it starts in an image's flattened cols,
+        # where in the flattened phase image, its length across the run's channels.
+        # Precomputed, since with short copies the Python around each is a fair share.
+        self._full_row_runs = tuple(
+            (row * self.P, ch * self.P + kh * self.Ws + kw, (count - 1) * self.P + self.L)
+            for row, ch, count, kh, kw in self.runs)
         self.cols_len = self.P if self.rows else self.H_out * self.W_out  # per row of cols
 
-    def windows(self):
-        """(row, count, ch, span, start) per run: its first row, its number of rows, first
-        channel, the length of its full-row window across those channels, and where the
-        window starts in a flattened image."""
-        for row, ch, count, kh, kw in self.runs:
-            yield row, count, ch, (count - 1) * self.P + self.L, ch * self.P + kh * self.Ws + kw
+    def full_row_runs(self):
+        """(start in flattened cols, start in flattened phase image, length) per run."""
+        return self._full_row_runs
 
     def blocks(self, itemsize):
         # Per image: the columns, their gradient and the GEMM result.
@@ -179,12 +182,13 @@ def _columns(x, g, cols=None):
         cols = np.empty((n, g.K + 1, g.cols_len), dtype=x.dtype)
     cols[:, g.K] = 1
     flat = buf.reshape(n, g.Cs * g.P)
-    for (row, count, ch, span, start), (_, _, _, kh, kw) in zip(g.windows(), g.runs):
-        dst = cols[:, row:row + count]
-        if g.rows:  # one run per image
-            dst.reshape(n, count * g.P)[:, :span] = flat[:, start:start + span]
-        else:  # H_out runs per image and channel
-            dst.reshape(n, count, g.H_out, g.W_out)[...] = \
+    if g.rows:  # one run per image
+        cols_flat = cols.reshape(n, (g.K + 1) * g.P)
+        for at, start, span in g.full_row_runs():
+            cols_flat[:, at:at + span] = flat[:, start:start + span]
+    else:  # H_out runs per image and channel
+        for row, ch, count, kh, kw in g.runs:
+            cols[:, row:row + count].reshape(n, count, g.H_out, g.W_out)[...] = \
                 buf[:, ch:ch + count, kh:kh + g.H_out, kw:kw + g.W_out]
     return cols
 
@@ -221,8 +225,9 @@ def _backward_block(dout, cols, w2, g, dx):
     dflat = workspace("gemm-dx", (n, g.Cs * g.P), dout.dtype)
     dflat.fill(0)
     # col2im: each run adds its window back where it came from.
-    for row, count, _, span, start in g.windows():
-        dflat[:, start:start + span] += dcols[:, row:row + count].reshape(n, count * g.P)[:, :span]
+    dcols_flat = dcols.reshape(n, g.K * g.P)
+    for at, start, span in g.full_row_runs():
+        dflat[:, start:start + span] += dcols_flat[:, at:at + span]
     img = dflat.reshape(n, g.C, g.s, g.s, g.Hb, g.Ws)
     for a, b, src, dst in g.phases():
         dx[:, :, src[0], src[1]] = img[:, :, a, b, dst[0], dst[1]]
