@@ -1,10 +1,12 @@
-"""Reusable scratch arrays for the fast convolution paths.
+"""Reusable memory for the fast convolution paths.
 
 A fresh multi-megabyte array costs a page fault per 4 KiB page the first time it is
-written, which for a small layer is a sizeable share of the whole convolution. Scratch
-arrays that live only inside one call (GEMM results, gradient columns, padded copies)
-are therefore kept here and handed out again. Nothing that leaves a call, as an output or
-inside a cache, ever comes from here.
+written, which for a small layer is a sizeable share of the whole convolution. So:
+- workspace(): scratch arrays that live only inside one call (GEMM results, gradient
+  columns, padded copies), kept per thread and handed out again on the next call.
+  Nothing that leaves a call, as an output or inside a cache, comes from here;
+- Saved: arrays that do leave the call inside a layer's cache (what the forward pass
+  keeps for the backward pass), whose memory is reused only after that cache is dropped.
 """
 
 import math
