@@ -4,7 +4,7 @@ For four layers (A-D below) and two dtypes it prints forward and backward time, 
 the share of the matmul peak measured in the same run, the speed-up over the naive loops
 (timed on a few images and scaled to the batch) and, when PyTorch is importable, the ratio
 of our time to PyTorch's. All candidates are timed round-robin, so a busy machine slows
-them alike, each timed call right after an untimed one of the same candidate (see
+them alike, each timed call right after untimed ones of the same candidate (see
 _round_robin), and each figure is the median of --repeat runs.
 
 OpenBLAS reads OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE when it loads; set to a smaller core
@@ -54,17 +54,22 @@ def _reexec_without_blas_env(argv):
     os.execve(sys.executable, [sys.executable, "-m", "cs231n_lib.bench", *args], env)
 
 
+# Untimed calls of a candidate before each timed one, for at least this long. PyTorch's
+# OpenMP threads (and BLAS's) keep spinning after a parallel region, waiting for more
+# work, and whatever runs next shares the cores with them. Measured on bench layer D
+# (our forward pass, 1.7 ms alone): 5.3 ms right after a PyTorch call, 2.8 ms after one
+# untimed call, back to 1.75 ms 20 ms after PyTorch finished.
+SETTLE_S = 0.025
+
+
 def _round_robin(fns, repeat, settle=True):
     """Time every callable `repeat` times round-robin: {name: array of seconds per round}.
 
     One round runs each callable in turn, so the times of one round saw the same machine;
     on a shared machine whose speed drifts (steal time), ratios taken within a round are
-    steadier than ratios of medians. With `settle`, each timed call comes right after an
-    untimed call of the same callable: PyTorch's OpenMP threads (and BLAS's) keep
-    spinning for milliseconds after a parallel region, waiting for more work, and whatever
-    runs next shares the cores with them (measured: bench layer D's forward pass took
-    4.0 ms right after a PyTorch call, 1.9 ms after one of its own). The untimed call
-    absorbs that, and the timed one sees what a training loop calling the layer again
+    steadier than ratios of medians. With `settle`, each timed call comes after untimed
+    calls of the same callable lasting SETTLE_S: they outlast what the previous candidate
+    left running, and the timed call sees what a training loop calling the layer again
     and again sees.
     """
     import time
@@ -76,7 +81,10 @@ def _round_robin(fns, repeat, settle=True):
     for _ in range(repeat):
         for name, f in fns.items():
             if settle:
+                until = time.perf_counter() + SETTLE_S
                 f()
+                while time.perf_counter() < until:
+                    f()
             t = time.perf_counter()
             f()
             times[name].append(time.perf_counter() - t)
@@ -218,8 +226,9 @@ def main(argv=None):
     if cleaned:
         print(f"(re-run with {cleaned} removed from the environment)")
     print(f"{threads} thread(s) each for BLAS, our batch blocks and torch; median of "
-          f"{args.repeat} runs, all candidates timed round-robin, each call timed right after "
-          f"an untimed one (ratios to torch: the median of the ratios within each round); "
+          f"{args.repeat} runs, all candidates timed round-robin, each call timed after "
+          f"{SETTLE_S * 1e3:.0f} ms of untimed calls of the same candidate (ratios to torch: the "
+          f"median of the ratios within each round); "
           f"naive timed on {args.naive_n} images and scaled")
     try:
         print(f"load average before the run: {os.getloadavg()[0]:.2f} "

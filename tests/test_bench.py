@@ -20,9 +20,10 @@ def test_prints_a_row_per_layer_and_dtype(capsys):
     assert "torch skipped (--no-torch)" in text and "f+b/torch" not in text
 
 
-def test_round_robin_times_every_candidate_each_round():
+def test_round_robin_times_every_candidate_each_round(monkeypatch):
     calls = []
     fns = {"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}
+    monkeypatch.setattr(bench, "SETTLE_S", 0)  # settle with a single untimed call
     rounds = bench._round_robin(fns, 3)
     # One warm-up each, then per round each candidate twice in a row (settle, timed).
     assert calls == ["a", "b"] + ["a", "a", "b", "b"] * 3
