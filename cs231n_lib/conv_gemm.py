@@ -106,17 +106,13 @@ class _Geometry:
         self.taps, self.runs = _tap_runs(self.Cs, s, self.kh, self.kw, HH, WW)
         self.K = len(self.taps)  # the GEMM's inner size, = C*HH*WW
         self.rows = self.K > F and self.Ws > self.W_out  # full rows in cols too
-        # Each run as one full-row window: where it starts in an image's flattened cols,
-        # where in the flattened phase image, its length across the run's channels.
+        # Each run as one full-row window: (where it starts in an image's flattened cols,
+        # where in the flattened phase image, its length across the run's channels).
         # Precomputed, since with short copies the Python around each is a fair share.
-        self._full_row_runs = tuple(
+        self.full_row_runs = tuple(
             (row * self.P, ch * self.P + kh * self.Ws + kw, (count - 1) * self.P + self.L)
             for row, ch, count, kh, kw in self.runs)
         self.cols_len = self.P if self.rows else self.H_out * self.W_out  # per row of cols
-
-    def full_row_runs(self):
-        """(start in flattened cols, start in flattened phase image, length) per run."""
-        return self._full_row_runs
 
     def blocks(self, itemsize):
         # Per image: the columns, their gradient and the GEMM result.
@@ -184,7 +180,7 @@ def _columns(x, g, cols=None):
     flat = buf.reshape(n, g.Cs * g.P)
     if g.rows:  # one run per image
         cols_flat = cols.reshape(n, (g.K + 1) * g.P)
-        for at, start, span in g.full_row_runs():
+        for at, start, span in g.full_row_runs:
             cols_flat[:, at:at + span] = flat[:, start:start + span]
     else:  # H_out runs per image and channel
         for row, ch, count, kh, kw in g.runs:
@@ -226,7 +222,7 @@ def _backward_block(dout, cols, w2, g, dx):
     dflat.fill(0)
     # col2im: each run adds its window back where it came from.
     dcols_flat = dcols.reshape(n, g.K * g.P)
-    for at, start, span in g.full_row_runs():
+    for at, start, span in g.full_row_runs:
         dflat[:, start:start + span] += dcols_flat[:, at:at + span]
     img = dflat.reshape(n, g.C, g.s, g.s, g.Hb, g.Ws)
     for a, b, src, dst in g.phases():
