@@ -164,8 +164,8 @@ def _image_buffer(x, g):
     return buf
 
 
-def _columns(x, g, cols=None):
-    """x block (n, C, H, W) -> column matrices (n, K + 1, cols_len).
+def _columns(x, g, cols):
+    """x block (n, C, H, W) -> cols (n, K + 1, cols_len), the column matrices, filled.
 
     Each run of rows holds phase channels seen through one kernel offset: with full rows,
     the flattened images shifted by the offset (the multiplies use [..., :L]); else the
@@ -174,8 +174,6 @@ def _columns(x, g, cols=None):
     """
     n = x.shape[0]
     buf = _image_buffer(x, g)
-    if cols is None:
-        cols = np.empty((n, g.K + 1, g.cols_len), dtype=x.dtype)
     cols[:, g.K] = 1
     flat = buf.reshape(n, g.Cs * g.P)
     if g.rows:  # one run per image

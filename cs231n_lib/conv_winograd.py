@@ -90,7 +90,7 @@ class _Geometry:
     def tiles(self, n):
         return n * self.Th * self.Tw
 
-    def blocks(self, itemsize):
+    def blocks(self):
         # Per image: tiles, V, M and the output transform's result, about 2x (V + M),
         # counted in numbers, not bytes: blocks of the same number of images measured
         # fastest in both dtypes (4 MiB of float32, 8 MiB of float64; bench B and C).
@@ -223,7 +223,7 @@ def conv_forward_winograd(x, w, b, pad, m=None):
     g = _Geometry(x.shape, w.shape[0], pad, m)
     U = _transformed_filters(w, g)
     out = np.empty((g.N, g.F, g.H_out, g.W_out), dtype=dtype)
-    slices = g.blocks(x.itemsize)
+    slices = g.blocks()
     V = Saved([(g.T, g.tiles(s.stop - s.start), g.C) for s in slices], dtype) \
         if g.keeps_V(x.itemsize) else None
 
@@ -245,7 +245,7 @@ def conv_backward_winograd(dout, cache):
     dout = np.asarray(dout, dtype=dtype)
     dx = np.empty(x.shape, dtype=dtype)
 
-    slices = g.blocks(x.itemsize)
+    slices = g.blocks()
     # The blocks' shares of dU, in memory reused across calls, added up in block order:
     # the same sums whatever the number of cores.
     shares = Saved([(g.T, g.C, g.F)] * len(slices), dtype)

@@ -41,10 +41,11 @@ def workspace(role, shape, dtype, zeroed=False, tag=None):
         for k in same_role[:max(0, len(same_role) + 1 - SHAPES_PER_ROLE)]:
             del pool[k]
         entry = ((np.zeros if zeroed else np.empty)(key[2], dtype), tag)
-    held = sum(a.nbytes for a, _ in pool.values())
-    while pool and held + entry[0].nbytes > MAX_BYTES_PER_THREAD:
-        oldest = next(iter(pool))  # dropping it only ends the pool's hold on it
-        held -= pool.pop(oldest)[0].nbytes
+        # Only a new array can take the pool past its cap.
+        held = sum(a.nbytes for a, _ in pool.values())
+        while pool and held + entry[0].nbytes > MAX_BYTES_PER_THREAD:
+            oldest = next(iter(pool))  # dropping it only ends the pool's hold on it
+            held -= pool.pop(oldest)[0].nbytes
     pool[key] = entry
     return entry[0]
 

@@ -15,12 +15,12 @@ import socket
 import subprocess
 import sys
 import threading
-from html.parser import HTMLParser
 from pathlib import Path
 
 import nbformat
 import pytest
 
+from feedback_text import visible_text
 from grading_fixture import HIDDEN_LINES, write_fixture
 
 from autograder import classroom
@@ -174,21 +174,6 @@ def test_everyone_is_in_grades_csv_as_nbgrader_exports_it(graded):
     for student, report in reports.items():
         assert float(by_student[student]["score"]) == pytest.approx(report["score"])
         assert float(by_student[student]["max_score"]) == MAX
-
-
-class _Text(HTMLParser):
-    def __init__(self):
-        super().__init__()
-        self.parts = []
-
-    def handle_data(self, data):
-        self.parts.append(data)
-
-
-def visible_text(path: Path) -> str:
-    parser = _Text()
-    parser.feed(path.read_text())
-    return "".join(parser.parts)
 
 
 def test_no_hidden_test_line_reaches_any_feedback(graded):

@@ -85,7 +85,7 @@ def test_winograd_blocked_and_rebuilt_equal_whole(rng, monkeypatch):
     assert cache[2][3] is not None  # V kept
     monkeypatch.setattr(conv_blocks, "MIN_BLOCKS", 3)
     monkeypatch.setattr(conv_blocks, "workers", lambda: 2)
-    assert len(cache[2][2].blocks(8)) == 3
+    assert len(cache[2][2].blocks()) == 3
     blocked, _ = run()
     monkeypatch.setattr(conv_winograd, "MAX_WORKSPACE_BYTES", 0)
     rebuilt, cache = run()

@@ -7,7 +7,6 @@ tests/test_autograder.py covers every mode). One grading run per module, two at 
 """
 
 import html
-from html.parser import HTMLParser
 
 import nbformat
 import pytest
@@ -18,6 +17,8 @@ from autograder.exercises import catalogue
 from autograder.grading import GradingOptions, grade_class
 from autograder.parallel import PoolExecutor
 from autograder.preprocessors import HIDDEN_BEGIN, HIDDEN_END
+
+from feedback_text import visible_text
 
 pytestmark = pytest.mark.slow
 
@@ -92,15 +93,6 @@ def test_failure_modes_on_the_fastest_notebook(graded, mode):
         assert f"your {targets[mode]} calls cs231n_lib." in r.reason
 
 
-class _Text(HTMLParser):
-    def __init__(self):
-        super().__init__()
-        self.parts = []
-
-    def handle_data(self, data):
-        self.parts.append(data)
-
-
 def hidden_lines(course, assignment):
     nb = nbformat.read(course.root / "source" / assignment / f"{assignment}.ipynb", as_version=4)
     lines = set()
@@ -122,10 +114,7 @@ def test_no_hidden_test_line_in_any_feedback(graded):
     assert len(files) == len(results)
     for path in files:
         assignment = path.parent.name
-        raw = path.read_text()
-        parser = _Text()
-        parser.feed(raw)
-        text = "".join(parser.parts)
+        raw, text = path.read_text(), visible_text(path)
         lines = hidden_lines(course, assignment)
         assert lines
         for line in lines:
