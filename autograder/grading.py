@@ -1,27 +1,21 @@
 """Grading a class: one idempotent function per submission, one writer for the gradebook.
 
 :func:`grade_submission` grades ONE submission and touches nothing shared: it restores the
-notebook's structure (:mod:`autograder.restore`), builds a scratch course from the template
-(the released assignment, no students), and runs nbgrader autograde there in its own subprocess
-(:mod:`autograder.worker`) with
-
-* a wall-clock limit for the whole submission, after which the process tree is killed,
-* a memory cap (``RLIMIT_AS``, inherited by the kernel and the outside-check child),
-* no network (a private network namespace from ``unshare -rn``, loopback up for the kernel's
-  ZeroMQ; where the OS forbids it, a log line says grading runs with network),
-* the per-cell timeout and output limit as nbgrader options.
+notebook's structure (:mod:`autograder.restore`), builds a scratch course from the template (the
+released assignment, no students), and runs nbgrader autograde there in a worker process
+(:mod:`autograder.worker`, speaking :mod:`autograder.protocol`) under a wall-clock limit, after
+which every process of the submission is killed. The student's code runs only in sandboxes
+(:mod:`autograder.isolation`): the kernel, and the child the checks call. The sandboxes see the
+assignment's student edition of the library (stubs where answers are due), never the repository.
 
 It returns a :class:`SubmissionResult` (plain data: it pickles, so it can come back from a
 process pool or a Dask worker). Every submission ends with a score and a reason -- a file that is
 not a notebook, a timeout or a crash scores 0 with the reason said, and the batch goes on.
-
-:class:`Recorder` is the single writer: it merges results into the course's gradebook through
-nbgrader's ``Gradebook`` API and writes the autograded notebooks where nbgrader expects them.
+:mod:`autograder.recording` merges the results into the gradebook and writes feedback.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import resource
@@ -31,16 +25,17 @@ import subprocess
 import sys
 import tempfile
 import time
-import warnings
 from dataclasses import asdict, dataclass, field
-from functools import cache
 from pathlib import Path
 
 import nbformat
 
-from autograder.course import REPO_DIR, Course
+from autograder.course import PACKAGE_DIR, REPO_DIR, Course
+from autograder.isolation import NO_SANDBOX_WARNING, Limits, kill_tree, require_bwrap
+from autograder.protocol import BadReport, WorkerJob, read_report
+from autograder.recording import (Recorder, export_grades, format_table,  # noqa: F401 (re-exported)
+                                  load_results, write_feedback)
 from autograder.restore import NotANotebook, read_submission, rebuild
-from autograder.sandbox import kill_tree
 
 log = logging.getLogger("autograder")
 
@@ -49,11 +44,15 @@ log = logging.getLogger("autograder")
 class GradingOptions:
     cell_timeout: int = 30            # seconds per cell (nbgrader's Execute.timeout)
     submission_timeout: float = 900   # wall-clock seconds for the whole submission
-    memory_mb: int = 3072             # address-space cap of the grading processes
+    memory_mb: int = 3072             # address-space cap of each sandboxed process
     allow_network: bool = False
     max_output_lines: int = 1000      # per cell, the rest truncated (nbgrader's LimitOutput)
+    sandbox: bool = True              # False: --no-sandbox, student code runs unconfined
     exercise_modules: tuple[str, ...] = ()   # extra exercise module files (tests)
-    pythonpath: tuple[str, ...] = ()         # extra import paths for kernels (tests)
+    pythonpath: tuple[str, ...] = ()         # extra import paths inside the sandboxes (tests)
+
+    def limits(self) -> Limits:
+        return Limits(memory_mb=self.memory_mb, allow_network=self.allow_network)
 
 
 @dataclass(frozen=True)
@@ -92,33 +91,32 @@ class SubmissionResult:
 
 
 # ---------------------------------------------------------------------------------------------
-# Limits
+# The worker's own limits (it runs no student code, but it must not outlive its grader)
 # ---------------------------------------------------------------------------------------------
-@cache
-def network_isolation() -> list[str] | None:
-    """The command prefix giving a process a private network namespace, or None (logged)."""
-    prefix = ["unshare", "-rn", "--pid", "--fork", "--kill-child"]
-    try:
-        subprocess.run(prefix + ["true"], check=True, capture_output=True, timeout=20)
-    except (OSError, subprocess.SubprocessError) as exc:
-        log.warning("grading runs WITH network: a private network namespace (unshare -rn) is "
-                    "not permitted here (%s)", str(exc).strip()[:200])
-        return None
-    return prefix + ["sh", "-c", 'ip link set lo up 2>/dev/null; exec "$@"', "sh"]
+def _die_with_grader() -> None:
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    try:  # a killed Dask worker or pool process takes its worker along
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
 
 
-def _limit(memory_mb: int):
-    def apply() -> None:
-        cap = memory_mb * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        try:  # die with the process that started us (a killed Dask worker, a killed pool)
-            import ctypes
+def edition_folder(course: Course, assignment: str) -> Path:
+    """The student edition of the library the assignment is graded with (released with it)."""
+    return course.template_root / "release" / assignment / "library"
 
-            ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-        except OSError:
-            pass
-    return apply
+
+def sandbox_settings(course: Course, job: "SubmissionJob") -> dict:
+    """What every sandbox of this submission sees: the edition, extra paths, the limits."""
+    options = job.options
+    pythonpath = [str(p) for p in options.pythonpath]
+    edition = edition_folder(course, job.assignment)
+    if edition.is_dir():
+        pythonpath.insert(0, str(edition))
+    return {"pythonpath": pythonpath, "readable": [str(PACKAGE_DIR / "boxed")],
+            "limits": asdict(options.limits()), "enabled": options.sandbox}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -158,15 +156,20 @@ def grade_submission(job: SubmissionJob) -> SubmissionResult:
     course = Course(job.course)
     options = job.options
     result = SubmissionResult(job.student, job.assignment, "graded")
+    if not options.sandbox:
+        result.notes.append(NO_SANDBOX_WARNING)
     template = _template_cells(course, job.assignment)
-    scratch = Path(tempfile.mkdtemp(prefix=f"grade-{job.student}-"))
+    # Short: the kernel's socket paths live under it, and a socket path has at most 107 bytes.
+    scratch = Path(tempfile.mkdtemp(prefix="grade-"))
     try:
         shutil.copytree(course.template_root / "source" / job.assignment,
                         scratch / "source" / job.assignment)
         shutil.copy(course.template_root / "gradebook.db", scratch / "gradebook.db")
         submitted = course.path("submitted", job.student, job.assignment)
         dest = scratch / "submitted" / job.student / job.assignment
-        shutil.copytree(submitted, dest, ignore=shutil.ignore_patterns("*.ipynb", ".ipynb_checkpoints"))
+        dest.mkdir(parents=True)
+        if (submitted / "timestamp.txt").is_file():  # nbgrader reads it (late submissions)
+            shutil.copy(submitted / "timestamp.txt", dest / "timestamp.txt")
         failures: dict[str, str] = {}
         for release_path in course.release_notebooks(job.assignment):
             name = release_path.stem
@@ -205,24 +208,15 @@ def grade_submission(job: SubmissionJob) -> SubmissionResult:
 
 def _run_worker(job: SubmissionJob, scratch: Path, result: SubmissionResult, template: dict) -> None:
     options = job.options
-    job_file = scratch / "job.json"
-    job_file.write_text(json.dumps({"root": str(scratch), "student": job.student,
-                                    "assignment": job.assignment, "options": asdict(options)}))
-    command = [sys.executable, "-m", "autograder.worker", str(job_file)]
-    prefix = None if options.allow_network else network_isolation()
-    if prefix:
-        command = prefix + command
+    worker_job = WorkerJob(str(scratch), job.student, job.assignment, asdict(options),
+                           sandbox_settings(Course(job.course), job))
+    command = [sys.executable, "-m", "autograder.worker", str(worker_job.write(scratch))]
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([*options.pythonpath, str(REPO_DIR)]
-                                        + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
-    env.setdefault("MPLBACKEND", "Agg")
-    # One BLAS thread per kernel: submissions run side by side, one per core.
-    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        env.setdefault(var, "1")
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO_DIR)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
     with open(scratch / "worker.log", "wb") as logfile:
         proc = subprocess.Popen(command, cwd=scratch, env=env, stdin=subprocess.DEVNULL,
                                 stdout=logfile, stderr=subprocess.STDOUT, start_new_session=True,
-                                preexec_fn=_limit(options.memory_mb))
+                                preexec_fn=_die_with_grader)
         try:
             proc.wait(timeout=options.submission_timeout)
         except subprocess.TimeoutExpired:
@@ -236,42 +230,35 @@ def _run_worker(job: SubmissionJob, scratch: Path, result: SubmissionResult, tem
             except (ProcessLookupError, PermissionError):
                 pass
             proc.wait()
-    report_file = scratch / "result.json"
     if result.status == "failed":
         return
-    if not report_file.exists():
+    try:
+        report = read_report(scratch)
+    except BadReport as exc:
         tail = (scratch / "worker.log").read_text(errors="replace")[-1500:]
-        if proc.returncode in (-signal.SIGKILL, 137):
-            result.status, result.reason = "failed", "grading was killed (out of memory?)"
-        else:
-            result.status = "error"
-            result.reason = f"the grading process ended without a result (exit {proc.returncode}): {tail}"
-        return
-    report = json.loads(report_file.read_text())
-    if not report.get("success") and not report.get("notebooks"):
         result.status = "error"
-        result.reason = "nbgrader autograde failed: " + (report.get("error") or "")[-1500:]
+        result.reason = f"the grading process ended without a usable result ({exc}; exit {proc.returncode}): {tail}"
         return
-    if not report.get("success"):
+    if not report["success"]:
         result.status = "error"
-        result.reason = "nbgrader autograde reported an error: " + (report.get("error") or "")[-800:]
-    result.timestamp = report.get("timestamp")
-    for name, recorded in report.get("notebooks", {}).items():
+        result.reason = "nbgrader autograde reported an error: " + report["error"][-800:]
+        if not report["notebooks"]:
+            return
+    result.timestamp = report["timestamp"]
+    for name, recorded in report["notebooks"].items():
         graded = scratch / "autograded" / job.student / job.assignment / f"{name}.ipynb"
         recorded["autograded"] = graded.read_text() if graded.exists() else None
         recorded["failure"] = None
         result.notebooks[name] = recorded
-        outside = scratch / f"{name}.outside.json"
-        if outside.exists():
-            data = json.loads(outside.read_text())
-            result.notes.extend(data.get("notes", []))
-            for ex, verdict in data.get("exercises", {}).items():
-                if verdict.get("hints"):
-                    result.hints[ex] = verdict["hints"]
-                if verdict.get("zero_reason"):
-                    result.zeroed[ex] = verdict["zero_reason"]
-                if verdict.get("summary"):
-                    result.losses[ex] = verdict["summary"]
+    for outside in report["outside"].values():
+        result.notes.extend(outside["notes"])
+        for ex, verdict in outside["exercises"].items():
+            if verdict["hints"]:
+                result.hints[ex] = verdict["hints"]
+            if verdict["zero_reason"]:
+                result.zeroed[ex] = verdict["zero_reason"]
+            if verdict["summary"]:
+                result.losses[ex] = verdict["summary"]
 
 
 def _totals(result: SubmissionResult) -> None:
@@ -289,122 +276,6 @@ def _totals(result: SubmissionResult) -> None:
         result.reason = "; ".join(parts)
 
 
-# ---------------------------------------------------------------------------------------------
-# The single writer
-# ---------------------------------------------------------------------------------------------
-class Recorder:
-    """Merges results into the course gradebook and files, one at a time, in this process."""
-
-    def __init__(self, course: Course):
-        self.course = course
-        self.results: list[SubmissionResult] = []
-
-    def merge(self, job: SubmissionJob, result: SubmissionResult) -> None:
-        from datetime import datetime
-
-        from nbgrader.api import Gradebook
-
-        course = self.course
-        with warnings.catch_warnings(), Gradebook(course.db_url) as gb:
-            # nbgrader's own update_or_create_submission trips SQLAlchemy autoflush warnings.
-            warnings.simplefilter("ignore")
-            gb.update_or_create_student(result.student)
-            stamp = datetime.fromisoformat(result.timestamp) if result.timestamp else None
-            kwargs = {"timestamp": stamp} if stamp else {}
-            gb.update_or_create_submission(result.assignment, result.student, **kwargs)
-            for name, nb in result.notebooks.items():
-                for gid, g in nb["grades"].items():
-                    grade = gb.find_grade(gid, name, result.assignment, result.student)
-                    grade.auto_score = g["auto_score"]
-                    grade.needs_manual_grade = (grade.manual_score is not None) or g["auto_score"] is None
-                for cid, text in nb["comments"].items():
-                    comment = gb.find_comment(cid, name, result.assignment, result.student)
-                    comment.auto_comment = text
-            gb.db.commit()
-        folder = course.path("autograded", result.student, result.assignment)
-        feedback = course.path("feedback", result.student, result.assignment)
-        for path in (folder, feedback):
-            if path.exists():
-                shutil.rmtree(path)
-        for name, nb in result.notebooks.items():
-            if nb.get("autograded"):
-                folder.mkdir(parents=True, exist_ok=True)
-                (folder / f"{name}.ipynb").write_text(nb["autograded"])
-        stamp_file = course.path("submitted", result.student, result.assignment) / "timestamp.txt"
-        if stamp_file.exists() and folder.exists():
-            shutil.copy(stamp_file, folder / "timestamp.txt")
-        report = course.report_path(result.student, result.assignment)
-        report.parent.mkdir(parents=True, exist_ok=True)
-        report.write_text(json.dumps(result.summary(), indent=1))
-        self.results.append(result)
-
-
-# ---------------------------------------------------------------------------------------------
-# Feedback, export, the table
-# ---------------------------------------------------------------------------------------------
-FAILED_FEEDBACK = """<!DOCTYPE html>
-<html><head><meta charset="utf-8"><title>{assignment}: {name}</title></head>
-<body><h1>{assignment}: {name}</h1>
-<p>Score: {score:g} / {max_score:g}</p>
-<p>Your submission could not be graded: {reason}</p>
-</body></html>
-"""
-
-
-def write_feedback(course: Course, results: list[SubmissionResult]) -> list[str]:
-    """nbgrader generate_feedback for graded submissions; a short page for the others."""
-    import html
-
-    problems = []
-    api = course.api()
-    for r in results:
-        graded = [n for n, nb in r.notebooks.items() if nb.get("autograded")]
-        if graded:
-            out = api.generate_feedback(r.assignment, r.student, force=True)
-            if not out["success"]:
-                problems.append(f"{r.student}/{r.assignment}: {(out.get('error') or out.get('log'))[-500:]}")
-        for name, nb in r.notebooks.items():
-            if not nb.get("autograded"):
-                folder = course.path("feedback", r.student, r.assignment)
-                folder.mkdir(parents=True, exist_ok=True)
-                (folder / f"{name}.html").write_text(FAILED_FEEDBACK.format(
-                    assignment=html.escape(r.assignment), name=html.escape(name), score=r.score,
-                    max_score=r.max_score, reason=html.escape(nb.get("failure") or r.reason)))
-    return problems
-
-
-def export_grades(course: Course) -> Path:
-    """nbgrader's CSV export of the whole gradebook to ``<course>/grades.csv``."""
-    from nbgrader.plugins import CsvExportPlugin
-
-    dest = course.root / "grades.csv"
-    with course.gradebook() as gb:
-        CsvExportPlugin(to=str(dest)).export(gb)
-    return dest
-
-
-def load_results(course: Course, assignments: list[str] | None = None) -> list[SubmissionResult]:
-    found = []
-    for assignment in assignments or course.released():
-        for path in sorted((course.root / "reports" / assignment).glob("*.json")):
-            found.append(SubmissionResult(**json.loads(path.read_text())))
-    return found
-
-
-def format_table(results: list[SubmissionResult]) -> str:
-    rows = [("student", "assignment", "score", "max", "to hand-grade", "status", "time", "reason")]
-    for r in sorted(results, key=lambda r: (r.assignment, r.student)):
-        reason = r.reason.replace("\n", " ")
-        rows.append((r.student, r.assignment, f"{r.score:g}", f"{r.max_score:g}",
-                     f"{r.manual_pending:g}" if r.manual_pending else "-", r.status,
-                     f"{r.seconds:.1f}s", reason[:160] + ("..." if len(reason) > 160 else "")))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row[:-1], widths)) + "  " + row[-1]
-             for row in rows]
-    lines.insert(1, "-" * min(150, max(len(line) for line in lines)))
-    return "\n".join(lines)
-
-
 def _could_not_grade(job: SubmissionJob, error: BaseException) -> SubmissionResult:
     """The record of a submission the executor gave up on (e.g. its worker died too often)."""
     return SubmissionResult(job.student, job.assignment, "error",
@@ -417,6 +288,8 @@ def grade_class(course: Course, assignments: list[str] | None = None,
     """Grade every submission found, merge, write feedback and grades.csv; the results."""
     from autograder.parallel import run_all
 
+    if options.sandbox:
+        require_bwrap()
     assignments = assignments or course.released()
     if not assignments:
         raise ValueError(f"nothing released in {course.root} (run `release` first)")

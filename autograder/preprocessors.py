@@ -2,17 +2,21 @@
 
 Autograding (``Autograde.autograde_preprocessors``):
 
-* :class:`GuardedExecute` -- nbgrader's ``Execute``, except that a cell that outlives its timeout
-  *and ignores the interrupt* (or kills the kernel) fails on its own: the kernel is stopped, the
-  cells after it are marked "not run", and grading goes on instead of aborting the submission.
+* :class:`GuardedExecute` -- nbgrader's ``Execute`` with its kernel in a sandbox
+  (:mod:`autograder.kernel`), except that a cell that outlives its timeout *and ignores the
+  interrupt* (or kills the kernel) fails on its own: the kernel is stopped, the cells after it are
+  marked "not run", and grading goes on. Hidden test cells are not run in the kernel at all:
+  nothing of them is there for the student's code to read or to patch.
 * :class:`StderrToStdout` -- nbgrader zeroes any graded cell that wrote to stderr (a harmless
   warning); stderr is shown as ordinary output instead.
-* :class:`OutsideChecks` -- the verdict of the checks run outside the student's kernel
-  (:mod:`autograder.sandbox`): a visible test cell fails when its ``hidden=False`` checks fail
-  outside even if it passed in the kernel; a hidden test cell scores its points times the fraction
-  of hidden checks passed (an ``execute_result``, which nbgrader reads as partial credit) and
-  shows one line per check and the hints for recognised mistakes; an exercise whose solution calls
-  a library function that solves it scores 0, with a message saying so.
+* :class:`OutsideChecks` -- **every point is decided here, in the trusted grader.** The checks
+  (:mod:`autograder.checks`) call the student's functions in a sandboxed child and compare what
+  they return with the reference outputs computed in this process. Each test cell -- visible or
+  hidden -- keeps what the kernel printed as plain text, and gets the grader's verdict as its only
+  scoring output: an ``execute_result`` with the points (nbgrader's partial credit) or an error.
+  Printed text, a kernel's ``execute_result``, a patched ``print`` or ``np.allclose`` earn nothing.
+* :class:`CapOutput` -- no output, and no notebook, larger than the grader allows (nbgrader's
+  ``LimitOutput`` counts lines; five lines of 10 MB are one line each).
 
 Feedback (``GenerateFeedback.preprocessors``):
 
@@ -31,7 +35,7 @@ from pathlib import Path
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbclient.util import ensure_async, run_sync
 from nbformat.v4 import new_output
-from traitlets import Float, List, Unicode
+from traitlets import Dict, Float, Int, List, Unicode
 
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 
@@ -40,6 +44,11 @@ from autograder.restore import grade_id, is_solution
 HIDDEN_BEGIN = "BEGIN HIDDEN TESTS"
 HIDDEN_END = "END HIDDEN TESTS"
 GRADE_ID = re.compile(r"^(?P<exercise>.+)-(?P<kind>visible(?:-\d+)?|hidden)$")
+
+
+def is_hidden_test(cell) -> bool:
+    return cell.cell_type == "code" and (HIDDEN_BEGIN in cell.source
+                                         or (grade_id(cell) or "").endswith("-hidden"))
 
 
 def error_output(ename: str, message: str):
@@ -59,6 +68,9 @@ class GuardedExecute(Execute):
         return super().preprocess(nb, resources, km)
 
     async def async_execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
+        if is_hidden_test(cell):
+            cell.outputs = []
+            return cell
         if getattr(self, "_stopped_reason", None) is not None:
             if cell.cell_type == "code" and cell.source.strip():
                 cell.outputs = [error_output("NotRun", self._stopped_reason)]
@@ -181,19 +193,34 @@ def judge(exercises, outside) -> dict[str, Verdict]:
     return verdicts
 
 
-def _passed_in_kernel(cell) -> bool:
-    return not any(o.output_type == "error" for o in cell.outputs)
+def _kernel_text(output, limit: int = 20_000):
+    """A kernel output as plain text that cannot score: errors and results become printed text."""
+    if output.output_type == "stream":
+        output.name = "stdout"
+        return output
+    if output.output_type == "error":
+        text = "\n".join(output.get("traceback") or [f"{output.ename}: {output.evalue}"])
+        return new_output("stream", name="stdout", text=f"(in your kernel) {text[:limit]}\n")
+    if output.output_type == "execute_result":
+        text = output.get("data", {}).get("text/plain", "")
+        text = "".join(text) if isinstance(text, list) else str(text)
+        return new_output("stream", name="stdout", text=text[:limit] + "\n")
+    return output  # display_data: pictures, never read as a score
 
 
 class OutsideChecks(NbGraderPreprocessor):
-    """Apply the checks run outside the kernel to the test cells' outcomes."""
+    """Decide every test cell's points from the checks run outside the kernel."""
 
     exercise_modules = List(Unicode(), help="Extra exercise module files (tests)").tag(config=True)
     timeout = Float(30, help="Seconds each cell or check may run outside the kernel").tag(config=True)
     report_dir = Unicode("", help="Folder for a JSON report per notebook").tag(config=True)
+    sandbox = Dict(help="Settings of the check child's sandbox (autograder.kernel.sandbox_from_spec)"
+                   ).tag(config=True)
 
     def preprocess(self, nb, resources):
-        from autograder.sandbox import exercises_for, run_outside
+        from autograder.checks import exercises_for, run_checks
+        from autograder.isolation import ChildLauncher
+        from autograder.kernel import sandbox_from_spec
 
         info = resources["nbgrader"]
         exercises = exercises_for(info["assignment"], self.exercise_modules) or \
@@ -205,12 +232,11 @@ class OutsideChecks(NbGraderPreprocessor):
                 setup = next((c.source for c in nb.cells if c.cell_type == "code"), "")
             cells = [(grade_id(c), c.source) for c in nb.cells
                      if c.cell_type == "code" and is_solution(c) and grade_id(c)]
-            cwd = resources.get("metadata", {}).get("path") or os.getcwd()
-            outside = run_outside(info["assignment"], setup, cells, self.exercise_modules,
-                                  cwd=cwd, timeout=self.timeout)
+            launcher = ChildLauncher(sandbox_from_spec(self.sandbox))
+            outside = run_checks(exercises, setup, cells, launcher, timeout=self.timeout)
             verdicts = judge(exercises, outside)
-            for cell in nb.cells:
-                self._apply(cell, verdicts)
+        for cell in nb.cells:
+            self._apply(cell, verdicts)
         if self.report_dir:
             report = {"notes": notes_of(resources),
                       "exercises": {name: asdict(v) for name, v in verdicts.items()}}
@@ -219,37 +245,90 @@ class OutsideChecks(NbGraderPreprocessor):
         return nb, resources
 
     def _apply(self, cell, verdicts) -> None:
-        match = GRADE_ID.match(grade_id(cell) or "")
-        if cell.cell_type != "code" or not match or match["exercise"] not in verdicts:
+        if cell.cell_type != "code" or not cell.metadata.get("nbgrader", {}).get("grade") \
+                or is_solution(cell):
             return
-        v = verdicts[match["exercise"]]
+        kept = [_kernel_text(o) for o in cell.outputs]
+        match = GRADE_ID.match(grade_id(cell) or "")
+        v = verdicts.get(match["exercise"]) if match else None
         points = float(cell.metadata["nbgrader"].get("points", 0))
+        if v is None:
+            cell.outputs = kept + [error_output(
+                "NoCheck", "no check of the grader covers this cell, so it cannot score")]
+            return
+        if v.zero_reason:
+            cell.outputs = kept + [error_output("ForbiddenCall" if v.forbidden else "GraderTampering",
+                                                v.zero_reason)]
+            return
         if match["kind"] == "hidden":
-            kernel_ok = _passed_in_kernel(cell)
             text = "\n".join(v.lines + [f"hint: {h}" for h in v.hints])
-            outputs = [new_output("stream", name="stdout", text=text + "\n")]
-            if v.zero_reason:
-                outputs.append(error_output("ForbiddenCall" if v.forbidden else "GraderTampering",
-                                            v.zero_reason))
-            else:
-                score = min(points, round(points * v.hidden_fraction, 6))
-                summary = (f"hidden checks: {v.hidden_passed} of {v.hidden_total} passed -> "
-                           f"{score:g} of {points:g} points")
-                if not kernel_ok:
-                    summary += " (this cell raised in your kernel; the score comes from the checks above)"
-                outputs[0].text += summary + "\n"
-                outputs.append(new_output("execute_result", data={"text/plain": repr(score)},
-                                          execution_count=cell.get("execution_count")))
-            cell.outputs = outputs
+            score = min(points, round(points * v.hidden_fraction, 6))
+            text += (f"\nhidden checks: {v.hidden_passed} of {v.hidden_total} passed -> "
+                     f"{score:g} of {points:g} points\n")
+            cell.outputs = [new_output("stream", name="stdout", text=text),
+                            new_output("execute_result", data={"text/plain": repr(score)},
+                                       execution_count=cell.get("execution_count"))]
+        elif v.visible_ok:
+            cell.outputs = kept + [
+                new_output("stream", name="stdout",
+                           text=f"the grader re-ran these checks on your {v.exercise}: passed\n"),
+                new_output("execute_result", data={"text/plain": repr(points)},
+                           execution_count=cell.get("execution_count"))]
         else:
-            if v.zero_reason:
-                cell.outputs.append(error_output("ForbiddenCall" if v.forbidden else "GraderTampering",
-                                                 v.zero_reason))
-            elif not v.visible_ok and _passed_in_kernel(cell):
-                cell.outputs.append(error_output(
-                    "OutsideCheckFailed",
-                    f"this cell passed in your kernel, but the same checks failed when the grader "
-                    f"re-ran your {v.exercise} on its own: " + "; ".join(v.visible_failures)))
+            cell.outputs = kept + [error_output(
+                "OutsideCheckFailed",
+                f"the grader re-ran these checks on your {v.exercise} outside your kernel, and they "
+                "failed: " + "; ".join(v.visible_failures))]
+
+
+class CapOutput(NbGraderPreprocessor):
+    """Cap every text output, every picture, and the notebook's outputs in total (bytes)."""
+
+    max_text = Int(20_000, help="Characters of one text output").tag(config=True)
+    max_picture = Int(1_000_000, help="Bytes of one picture (base64)").tag(config=True)
+    max_total = Int(1_500_000, help="Bytes of all outputs and sources of a notebook").tag(config=True)
+
+    def _cut(self, text) -> str:
+        text = "".join(text) if isinstance(text, list) else str(text)
+        if len(text) <= self.max_text:
+            return text
+        return text[:self.max_text] + f"\n[... {len(text) - self.max_text} more characters cut]\n"
+
+    def preprocess(self, nb, resources):
+        total = 0
+        for cell in nb.cells:
+            if len(cell.source) > self.max_text * 5:
+                cell.source = cell.source[:self.max_text * 5] + "\n# [... the rest of this cell was cut]"
+            total += len(cell.source)
+            if cell.cell_type != "code":
+                continue
+            kept = []
+            for output in cell.outputs:
+                self._cap(output)
+                size = len(json.dumps(output))
+                scoring = output.output_type in ("execute_result", "error")
+                if total + size > self.max_total and not scoring:
+                    output = new_output("stream", name="stdout",
+                                        text="[output removed: this notebook's output is over the "
+                                             f"{self.max_total // 1000} kB limit]\n")
+                    size = len(output.text)
+                total += size
+                kept.append(output)
+            cell.outputs = kept
+        return nb, resources
+
+    def _cap(self, output) -> None:
+        if output.output_type == "stream":
+            output.text = self._cut(output.text)
+        elif output.output_type == "error":
+            output.evalue = self._cut(output.evalue)[:2000]
+            output.traceback = [self._cut(line) for line in output.traceback[:100]]
+        for mime, value in list(output.get("data", {}).items()):
+            if mime.startswith("image/") and len(str(value)) > self.max_picture:
+                del output.data[mime]
+                output.data["text/plain"] = f"[a picture of {len(str(value))} bytes was removed]"
+            elif isinstance(value, (str, list)):
+                output.data[mime] = self._cut(value)
 
 
 class HideHiddenTests(NbGraderPreprocessor):
@@ -317,7 +396,7 @@ def autograde_preprocessors() -> list:
                                         LimitOutput, SaveAutoGrades)
 
     return [GuardedExecute, StderrToStdout, OutsideChecks, IgnorePattern,
-            ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades, AssignLatePenalties,
+            ClearMetadataPreprocessor, LimitOutput, CapOutput, SaveAutoGrades, AssignLatePenalties,
             CheckCellMetadata]
 
 

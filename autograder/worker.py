@@ -1,9 +1,11 @@
 """``python -m autograder.worker JOB.json``: nbgrader autograde of ONE submission in a scratch course.
 
-Started by :func:`autograder.grading.grade_submission` inside the limits it sets (memory cap,
-private network namespace, process-group kill on timeout). The scratch course holds a copy of the
-student-free template gradebook, the assignment's source, and the one restored submission; this
-process writes only there, then reports the grades it recorded in ``result.json``.
+Started by :func:`autograder.grading.grade_submission`. The worker is the grader's own code and
+runs no student code itself: nbgrader's pipeline runs here, but the student's notebook executes
+in a sandboxed kernel (:mod:`autograder.kernel`) and the student's functions are called by the
+checks in a sandboxed child (:mod:`autograder.checks`), each in a writable folder of its own
+under the scratch course (``box-kernel``, ``box-checks``). The scratch course itself -- the
+gradebook copy, the autograded notebook, this worker's report -- is never mounted in a sandbox.
 """
 
 from __future__ import annotations
@@ -14,11 +16,14 @@ import sys
 import traceback
 from pathlib import Path
 
+from autograder.protocol import WorkerJob, write_report
 
-def autograde_config(root: Path, options: dict):
+
+def autograde_config(job: WorkerJob):
     from autograder.course import base_config
     from autograder.preprocessors import autograde_preprocessors
 
+    root, options = Path(job.root), job.options
     c = base_config(root, f"sqlite:///{root / 'gradebook.db'}")
     c.Autograde.autograde_preprocessors = autograde_preprocessors()
     for section in ("Execute", "GuardedExecute"):
@@ -26,10 +31,13 @@ def autograde_config(root: Path, options: dict):
         c[section].iopub_timeout = 5
         c[section].shutdown_kernel = "immediate"  # nothing to save: no graceful wait
         c[section].startup_timeout = 120
+        c[section].kernel_manager_class = "autograder.kernel.SandboxedKernelManager"
+    c.SandboxedKernelManager.sandbox = {**job.sandbox, "workdir": str(root / "box-kernel")}
     c.LimitOutput.max_lines = int(options["max_output_lines"])
     c.LimitOutput.max_traceback = 100
     c.OutsideChecks.timeout = float(options["cell_timeout"])
     c.OutsideChecks.exercise_modules = list(options["exercise_modules"])
+    c.OutsideChecks.sandbox = {**job.sandbox, "workdir": str(root / "box-checks")}
     c.OutsideChecks.report_dir = str(root)
     return c
 
@@ -54,23 +62,22 @@ def recorded_grades(db_url: str, assignment: str, student: str) -> dict:
 def main(job_path: str) -> int:
     from autograder.course import Course
 
-    job = json.loads(Path(job_path).read_text())
-    root = Path(job["root"])
+    job = WorkerJob.read(job_path)
+    root = Path(job.root)
     out = {"success": False}
     try:
-        config = autograde_config(root, job["options"])
-        api = Course(root).api(config)
-        result = api.autograde(job["assignment"], job["student"], force=True, create=True)
+        api = Course(root).api(autograde_config(job))
+        result = api.autograde(job.assignment, job.student, force=True, create=True)
         out["success"] = bool(result["success"])
         if not result["success"]:
             text = (result.get("error") or "") + "\n" + (result.get("log") or "")
             out["error"] = text[-4000:]
-        out.update(recorded_grades(f"sqlite:///{root / 'gradebook.db'}", job["assignment"], job["student"]))
+        out.update(recorded_grades(f"sqlite:///{root / 'gradebook.db'}", job.assignment, job.student))
+        out["outside"] = {p.name[:-len(".outside.json")]: json.loads(p.read_text())
+                          for p in root.glob("*.outside.json")}
     except Exception:
         out["error"] = traceback.format_exc()[-4000:]
-    tmp = root / "result.json.tmp"
-    tmp.write_text(json.dumps(out))
-    tmp.rename(root / "result.json")
+    write_report(root, out)
     return 0
 
 

@@ -1,0 +1,286 @@
+"""Isolation and limits: every process that runs a student's code runs in a bubblewrap sandbox.
+
+A student's notebook is code written by the cleverest student in the class, run by the grader.
+Two kinds of process run it: the Jupyter kernel that executes the notebook, and the check child
+that calls the student's functions for the checks. Each starts inside its own :class:`Sandbox`:
+
+* **nothing of the host is writable**, and little of it is visible: the system folders
+  (``/usr``, ``/etc`` without its password hashes), the Python installation and the grader's venv,
+  all read-only, plus the read-only folders the sandbox is given (the student's edition of the
+  library). The repository, the course folder, other students' scratch folders, the real
+  ``HOME`` and the host's ``/tmp`` (with its sockets) are simply not there;
+* **one writable folder** (``workdir``): the kernel's connection file and sockets, or the check
+  child's scratch. ``HOME`` and ``/tmp`` are small in-memory file systems;
+* **its own namespaces** (``--unshare-all``): no network (unless ``allow_network``), its own PID
+  namespace, so no signal from inside reaches the grader and the whole process tree -- daemons
+  started with ``setsid`` included -- dies with the sandbox; IPC and hostname private;
+* **an unprivileged user** (uid and gid 65534, no capabilities) and an **empty environment**
+  (``--clearenv``) but for the few variables listed in :meth:`Sandbox.environment`;
+* **limits**: address space (``RLIMIT_AS``), file size (``RLIMIT_FSIZE``), core dumps off, the size
+  of the in-memory folders, and a watchdog on the size of the writable folder;
+* it **dies with the grader** that started it (``setpriv --pdeathsig`` outside,
+  ``--die-with-parent`` inside).
+
+Without ``bwrap`` grading stops with a message naming the package, unless the instructor asks for
+``--no-sandbox``: then the same processes run unconfined (with the limits and a clean
+environment), and every result says so.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+SANDBOX_UID = 65534          # "nobody"
+HOME = "/home/student"       # the sandbox's HOME (an in-memory file system)
+NO_SANDBOX_WARNING = ("graded WITHOUT the sandbox (--no-sandbox): student code ran with the "
+                      "grader's rights")
+
+# Files of /etc that no student process needs to read.
+HIDDEN_FILES = ("/etc/shadow", "/etc/gshadow", "/etc/shadow-", "/etc/gshadow-", "/etc/sudoers")
+
+
+class SandboxUnavailable(RuntimeError):
+    """bubblewrap is missing or does not work on this machine."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    memory_mb: int = 3072        # address space of each process
+    file_mb: int = 256           # the largest file a process may write
+    tmpfs_mb: int = 256          # each of HOME and /tmp inside the sandbox
+    workdir_mb: int = 512        # the writable folder, watched
+    allow_network: bool = False
+
+
+def bwrap_path() -> str | None:
+    return shutil.which("bwrap")
+
+
+def require_bwrap() -> str:
+    """The path of ``bwrap``, or a :class:`SandboxUnavailable` naming the package to install."""
+    path = bwrap_path()
+    if path is None:
+        raise SandboxUnavailable(
+            "grading runs student code in a bubblewrap sandbox, and `bwrap` is not installed: "
+            "install Debian's `bubblewrap` package (sudo apt-get install bubblewrap), or grade "
+            "with --no-sandbox to run student code with your own rights")
+    return path
+
+
+def _python_roots() -> list[str]:
+    """The folders the grader's Python needs: its installation and the venv."""
+    roots = {os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix)}
+    return sorted(roots)
+
+
+def _system_binds() -> list[str]:
+    args = ["--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc"]
+    for link in ("/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32"):
+        if os.path.islink(link):
+            args += ["--symlink", os.readlink(link), link]
+        elif os.path.isdir(link):
+            args += ["--ro-bind", link, link]
+    for hidden in HIDDEN_FILES:
+        if os.path.exists(hidden):
+            args += ["--ro-bind", "/dev/null", hidden]
+    return args
+
+
+def folder_size(path: Path, limit: int) -> int:
+    """Bytes under ``path`` (stops counting past ``limit``); files that vanish are skipped."""
+    total = 0
+    for root, dirs, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_blocks * 512
+            except OSError:
+                continue
+            if total > limit:
+                return total
+    return total
+
+
+class Sandbox:
+    """One sandbox: a writable ``workdir``, read-only folders, a Python path, limits.
+
+    ``command(argv)`` is the command line that runs ``argv`` inside it; ``popen(argv)`` starts it.
+    The same object can start several processes one after another (a check child restarted after
+    a crash), each in a fresh sandbox over the same ``workdir``.
+    """
+
+    def __init__(self, workdir: str | os.PathLike, *, readable: Sequence[str | os.PathLike] = (),
+                 pythonpath: Sequence[str | os.PathLike] = (), limits: Limits = Limits(),
+                 enabled: bool = True, env: dict[str, str] | None = None):
+        self.workdir = Path(workdir).resolve()
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.readable = [str(Path(p).resolve()) for p in readable]
+        self.pythonpath = [str(Path(p).resolve()) for p in pythonpath]
+        self.limits = limits
+        self.enabled = enabled
+        self.extra_env = dict(env or {})
+        self.overfilled = False
+        if enabled:
+            self.bwrap = require_bwrap()
+        self._prepare_matplotlib()
+
+    # -- what runs inside ------------------------------------------------------------------------
+    @property
+    def python(self) -> str:
+        return sys.executable
+
+    def environment(self) -> dict[str, str]:
+        """The whole environment of a sandboxed process: nothing of the grader's leaks in."""
+        env = {
+            "HOME": HOME if self.enabled else str(self.workdir / "home"),
+            "PATH": os.pathsep.join([os.path.dirname(sys.executable), "/usr/bin", "/bin"]),
+            "LANG": "C.UTF-8",
+            "TMPDIR": "/tmp" if self.enabled else str(self.workdir / "tmp"),
+            "PYTHONPATH": os.pathsep.join(self.pythonpath),
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "MPLBACKEND": "Agg",
+            "MPLCONFIGDIR": str(self.workdir / "matplotlib"),
+            # One BLAS thread per process: submissions are graded side by side, one per core.
+            "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+        }
+        # These select the BLAS kernel: the same numbers inside as outside.
+        for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
+            if name in os.environ:
+                env[name] = os.environ[name]
+        env.update(self.extra_env)
+        return env
+
+    def _prepare_matplotlib(self) -> None:
+        """Hand the grader's font list to matplotlib inside: rebuilding it costs seconds a start."""
+        folder = self.workdir / "matplotlib"
+        folder.mkdir(exist_ok=True)
+        cache = Path(os.environ.get("MPLCONFIGDIR") or Path.home() / ".cache" / "matplotlib")
+        for fontlist in cache.glob("fontlist-v*.json") if cache.is_dir() else ():
+            shutil.copy(fontlist, folder / fontlist.name)
+        if not self.enabled:
+            for sub in ("home", "tmp"):
+                (self.workdir / sub).mkdir(exist_ok=True)
+
+    # -- the command line ------------------------------------------------------------------------
+    def _limits_prefix(self) -> list[str]:
+        mb = 1024 * 1024
+        return ["setpriv", "--pdeathsig", "KILL", "--",
+                "prlimit", f"--as={self.limits.memory_mb * mb}", f"--fsize={self.limits.file_mb * mb}",
+                "--core=0", "--"]
+
+    def command(self, argv: Sequence[str]) -> list[str]:
+        if not self.enabled:
+            return self._limits_prefix() + list(argv)
+        tmpfs = str(self.limits.tmpfs_mb * 1024 * 1024)
+        args = [self.bwrap, *_system_binds()]
+        for root in _python_roots() + self.readable + self.pythonpath:
+            args += ["--ro-bind", root, root]
+        args += ["--size", tmpfs, "--tmpfs", "/tmp", "--size", tmpfs, "--tmpfs", HOME,
+                 "--bind", str(self.workdir), str(self.workdir),
+                 "--dev", "/dev", "--proc", "/proc",
+                 "--unshare-all", *(["--share-net"] if self.limits.allow_network else []),
+                 "--die-with-parent", "--new-session", "--cap-drop", "ALL",
+                 "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), "--hostname", "sandbox",
+                 "--chdir", HOME, "--clearenv"]
+        for name, value in self.environment().items():
+            args += ["--setenv", name, value]
+        return self._limits_prefix() + args + ["--", *argv]
+
+    def popen(self, argv: Sequence[str], **kwargs) -> subprocess.Popen:
+        """Start ``argv`` in the sandbox (a new session; the size watch starts with it)."""
+        kwargs.setdefault("stdin", subprocess.DEVNULL)
+        kwargs.setdefault("stdout", subprocess.DEVNULL)
+        kwargs.setdefault("stderr", subprocess.DEVNULL)
+        if not self.enabled:
+            kwargs.setdefault("cwd", str(self.workdir / "home"))
+            kwargs["env"] = self.environment()
+        else:
+            kwargs["env"] = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+        proc = subprocess.Popen(self.command(argv), start_new_session=True, **kwargs)
+        self.watch(proc)
+        return proc
+
+    def watch(self, proc) -> None:
+        """Kill ``proc`` if the writable folder grows past its limit (RLIMIT_FSIZE caps one
+        file, not how many)."""
+        limit = self.limits.workdir_mb * 1024 * 1024
+
+        def run():
+            while proc.poll() is None:
+                if folder_size(self.workdir, limit) > limit:
+                    self.overfilled = True
+                    kill_tree(proc.pid)
+                    return
+                try:
+                    proc.wait(timeout=0.5)
+                except subprocess.TimeoutExpired:
+                    pass
+
+        threading.Thread(target=run, daemon=True, name="sandbox-size-watch").start()
+
+    def stop(self, proc: subprocess.Popen) -> None:
+        """Kill ``proc`` and everything it started."""
+        kill_tree(proc.pid)
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        proc.wait()
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL a process and every descendant (kernels start their own sessions)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    doomed, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        doomed.append(p)
+        todo.extend(children.get(p, []))
+    for p in doomed:
+        try:
+            os.kill(p, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+class ChildLauncher:
+    """Starts the check child (``autograder/boxed/child.py``) in a sandbox, over two pipes.
+
+    The launcher :func:`autograder.checks.run_checks` uses: ``start()`` a fresh child (a fresh
+    sandbox over the same folder), ``stop(proc)`` it and everything it started.
+    """
+
+    def __init__(self, sandbox: Sandbox):
+        self.sandbox = sandbox
+        self.child_path = str(Path(__file__).resolve().parent / "boxed" / "child.py")
+        if sandbox.enabled and str(Path(self.child_path).parent) not in sandbox.readable:
+            sandbox.readable.append(str(Path(self.child_path).parent))
+
+    def start(self) -> subprocess.Popen:
+        return self.sandbox.popen([self.sandbox.python, self.child_path],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+
+    def stop(self, proc: subprocess.Popen) -> None:
+        for pipe in (proc.stdin, proc.stdout):
+            try:
+                if pipe:
+                    pipe.close()
+            except OSError:
+                pass
+        self.sandbox.stop(proc)

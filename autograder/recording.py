@@ -1,0 +1,134 @@
+"""Recording grades: the gradebook, the autograded notebooks, feedback, the export, the table.
+
+Everything here runs in the coordinating process, one submission at a time: :class:`Recorder`
+is the gradebook's single writer, so any number of grading workers never means many writers.
+Its input is a :class:`autograder.grading.SubmissionResult`, plain data that the grader built
+from its worker's checked report -- never anything a sandbox wrote.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import shutil
+import warnings
+from pathlib import Path
+
+from autograder.course import Course
+
+# ---------------------------------------------------------------------------------------------
+# The single writer
+# ---------------------------------------------------------------------------------------------
+class Recorder:
+    """Merges results into the course gradebook and files, one at a time, in this process."""
+
+    def __init__(self, course: Course):
+        self.course = course
+        self.results: list = []
+
+    def merge(self, job, result) -> None:
+        from datetime import datetime
+
+        from nbgrader.api import Gradebook
+
+        course = self.course
+        with warnings.catch_warnings(), Gradebook(course.db_url) as gb:
+            # nbgrader's own update_or_create_submission trips SQLAlchemy autoflush warnings.
+            warnings.simplefilter("ignore")
+            gb.update_or_create_student(result.student)
+            stamp = datetime.fromisoformat(result.timestamp) if result.timestamp else None
+            kwargs = {"timestamp": stamp} if stamp else {}
+            gb.update_or_create_submission(result.assignment, result.student, **kwargs)
+            for name, nb in result.notebooks.items():
+                for gid, g in nb["grades"].items():
+                    grade = gb.find_grade(gid, name, result.assignment, result.student)
+                    grade.auto_score = g["auto_score"]
+                    grade.needs_manual_grade = (grade.manual_score is not None) or g["auto_score"] is None
+                for cid, text in nb["comments"].items():
+                    comment = gb.find_comment(cid, name, result.assignment, result.student)
+                    comment.auto_comment = text
+            gb.db.commit()
+        folder = course.path("autograded", result.student, result.assignment)
+        feedback = course.path("feedback", result.student, result.assignment)
+        for path in (folder, feedback):
+            if path.exists():
+                shutil.rmtree(path)
+        for name, nb in result.notebooks.items():
+            if nb.get("autograded"):
+                folder.mkdir(parents=True, exist_ok=True)
+                (folder / f"{name}.ipynb").write_text(nb["autograded"])
+        stamp_file = course.path("submitted", result.student, result.assignment) / "timestamp.txt"
+        if stamp_file.exists() and folder.exists():
+            shutil.copy(stamp_file, folder / "timestamp.txt")
+        report = course.report_path(result.student, result.assignment)
+        report.parent.mkdir(parents=True, exist_ok=True)
+        report.write_text(json.dumps(result.summary(), indent=1))
+        self.results.append(result)
+
+
+# ---------------------------------------------------------------------------------------------
+# Feedback, export, the table
+# ---------------------------------------------------------------------------------------------
+FAILED_FEEDBACK = """<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>{assignment}: {name}</title></head>
+<body><h1>{assignment}: {name}</h1>
+<p>Score: {score:g} / {max_score:g}</p>
+<p>Your submission could not be graded: {reason}</p>
+</body></html>
+"""
+
+
+def write_feedback(course: Course, results: list) -> list[str]:
+    """nbgrader generate_feedback for graded submissions; a short page for the others."""
+    problems = []
+    api = course.api()
+    for r in results:
+        graded = [n for n, nb in r.notebooks.items() if nb.get("autograded")]
+        if graded:
+            out = api.generate_feedback(r.assignment, r.student, force=True)
+            if not out["success"]:
+                problems.append(f"{r.student}/{r.assignment}: {(out.get('error') or out.get('log'))[-500:]}")
+        for name, nb in r.notebooks.items():
+            if not nb.get("autograded"):
+                folder = course.path("feedback", r.student, r.assignment)
+                folder.mkdir(parents=True, exist_ok=True)
+                (folder / f"{name}.html").write_text(FAILED_FEEDBACK.format(
+                    assignment=html.escape(r.assignment), name=html.escape(name), score=r.score,
+                    max_score=r.max_score, reason=html.escape(nb.get("failure") or r.reason)))
+    return problems
+
+
+def export_grades(course: Course) -> Path:
+    """nbgrader's CSV export of the whole gradebook to ``<course>/grades.csv``."""
+    from nbgrader.plugins import CsvExportPlugin
+
+    dest = course.root / "grades.csv"
+    with course.gradebook() as gb:
+        CsvExportPlugin(to=str(dest)).export(gb)
+    return dest
+
+
+def load_results(course: Course, assignments: list[str] | None = None) -> list:
+    from autograder.grading import SubmissionResult
+
+    found = []
+    for assignment in assignments or course.released():
+        for path in sorted((course.root / "reports" / assignment).glob("*.json")):
+            found.append(SubmissionResult(**json.loads(path.read_text())))
+    return found
+
+
+def format_table(results: list) -> str:
+    rows = [("student", "assignment", "score", "max", "to hand-grade", "status", "time", "reason")]
+    for r in sorted(results, key=lambda r: (r.assignment, r.student)):
+        reason = r.reason.replace("\n", " ")
+        rows.append((r.student, r.assignment, f"{r.score:g}", f"{r.max_score:g}",
+                     f"{r.manual_pending:g}" if r.manual_pending else "-", r.status,
+                     f"{r.seconds:.1f}s", reason[:160] + ("..." if len(reason) > 160 else "")))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row[:-1], widths)) + "  " + row[-1]
+             for row in rows]
+    lines.insert(1, "-" * min(150, max(len(line) for line in lines)))
+    return "\n".join(lines)
+
+
