@@ -29,7 +29,7 @@ def _options(args):
 
     return GradingOptions(cell_timeout=args.timeout, submission_timeout=args.submission_timeout,
                           memory_mb=args.memory_mb, allow_network=args.allow_network,
-                          max_output_lines=args.max_output_lines,
+                          max_output_lines=args.max_output_lines, sandbox=not args.no_sandbox,
                           exercise_modules=tuple(str(Path(f).resolve()) for f in args.exercises),
                           pythonpath=tuple(str(Path(d).resolve()) for d in args.pythonpath))
 
@@ -43,6 +43,10 @@ def _executor(args):
 def _grade(course: Course, assignments, args) -> int:
     from autograder.grading import format_table, grade_class
 
+    from autograder.isolation import NO_SANDBOX_WARNING
+
+    if args.no_sandbox:
+        print(f"WARNING: {NO_SANDBOX_WARNING}", file=sys.stderr)
     start = time.monotonic()
     with _executor(args) as executor:
         results = grade_class(course, assignments or None, _options(args), executor)
@@ -96,13 +100,21 @@ def main(argv=None) -> int:
     for name in ("release", "grade", "feedback", "demo"):
         p = sub.add_parser(name)
         p.add_argument("assignments", nargs="*")
+        if name == "release":
+            p.add_argument("--all-stubs", action="store_true",
+                           help="every exercise of the library a stub in every edition "
+                                "(default: only those of the assignment and later ones)")
         if name in ("grade", "demo"):
             p.add_argument("--timeout", type=int, default=30, help="seconds per cell (default 30)")
             p.add_argument("--submission-timeout", type=float, default=900,
                            help="wall-clock seconds per submission (default 900)")
             p.add_argument("--memory-mb", type=int, default=3072, help="memory cap per submission")
             p.add_argument("--max-output-lines", type=int, default=1000)
-            p.add_argument("--allow-network", action="store_true")
+            p.add_argument("--allow-network", action="store_true",
+                           help="let student code reach the network (it stays in its sandbox)")
+            p.add_argument("--no-sandbox", action="store_true",
+                           help="grade without bubblewrap: student code runs with YOUR rights "
+                                "(a warning is printed and recorded in every result)")
             p.add_argument("--exercises", action="append", default=[], metavar="FILE",
                            help="an extra exercise module file (NOTEBOOK, EXERCISES); repeatable")
             p.add_argument("--pythonpath", action="append", default=[], metavar="DIR",
@@ -141,8 +153,8 @@ def _run(course: Course, args) -> int:
     if args.command == "validate":
         return validate(args.notebook)
     if args.command == "release":
-        for a in course.release(args.assignments or None):
-            print(f"released {a} -> {course.root / 'release' / a}")
+        for a in course.release(args.assignments or None, all_stubs=args.all_stubs):
+            print(f"released {a} -> {course.root / 'release' / a} (library: {course.edition_path(a)})")
         return 0
     if args.command == "grade":
         return _grade(course, args.assignments, args)

@@ -3,6 +3,7 @@
 Layout (nbgrader's own, under ``root``; everything here is generated, hence git-ignored)::
 
     source/<assignment>/            copied from notebooks/<assignment>/ by ``release``
+    source/<assignment>/library/    the student edition of cs231n_lib for it (edition.py)
     release/<assignment>/           the student versions (nbgrader generate_assignment)
     submitted/<student>/<assignment>/   what students hand in
     autograded/<student>/<assignment>/  graded notebooks (instructor side)
@@ -150,11 +151,21 @@ class Course:
             shutil.rmtree(dest)
         shutil.copytree(src, dest, ignore=shutil.ignore_patterns(*IGNORED))
 
-    def release(self, assignments: list[str] | None = None) -> list[str]:
+    def edition_path(self, assignment: str, root: Path | None = None) -> Path:
+        """Where the released edition of the library for ``assignment`` lives."""
+        return Path(root or self.root) / "release" / assignment / "library"
+
+    def release(self, assignments: list[str] | None = None, all_stubs: bool = False) -> list[str]:
         """Student versions of ``notebooks/<assignment>/`` into ``release/``, and the gradebook.
 
+        Beside each student notebook goes ``library/``, the student edition of ``cs231n_lib``
+        (autograder/edition.py): written into ``source/<assignment>/`` before nbgrader's
+        generate_assignment, which copies it to ``release/<assignment>/``. ``all_stubs`` stubs
+        every exercise, not only those of this assignment and later ones.
         The same assignments are generated in the student-free template course too.
         """
+        from autograder.edition import build_edition
+
         assignments = assignments or self.available_assignments()
         if not assignments:
             raise ValueError(f"no assignment notebooks found under {self.notebooks}")
@@ -168,6 +179,7 @@ class Course:
             api = self.api(config)
             for assignment in assignments:
                 self.copy_source(assignment, root)
+                build_edition(assignment, root / "source" / assignment / "library", all_stubs)
                 result = api.generate_assignment(assignment, force=True, create=True)
                 if not result["success"]:
                     raise RuntimeError(f"nbgrader generate_assignment {assignment} failed:\n"

@@ -22,7 +22,8 @@ from .conv_naive import (conv_backward_naive, conv_forward_naive, max_pool_backw
 from .conv_pool import max_pool_backward_fast, max_pool_forward_fast
 from .conv_shapes import conv_geometry
 from .conv_winograd import conv_backward_winograd, conv_forward_winograd
-from .layers import batchnorm_backward_alt, batchnorm_forward
+from . import layers
+from .registry import exercise
 
 __all__ = [
     "conv_forward", "conv_backward", "conv_forward_naive", "conv_backward_naive",
@@ -112,6 +113,7 @@ def _from_rows(rows, shape):
     return np.ascontiguousarray(rows.reshape(N, H, W, C).transpose(0, 3, 1, 2))
 
 
+@exercise("04_batchnorm")
 def spatial_batchnorm_forward(x, gamma, beta, bn_param):
     """Batch normalisation for images: per channel, over the batch and all positions.
 
@@ -124,10 +126,11 @@ def spatial_batchnorm_forward(x, gamma, beta, bn_param):
     """
     if getattr(x, "ndim", None) != 4:
         raise ValueError(f"x must have shape (N, C, H, W), got shape {getattr(x, 'shape', None)}")
-    rows, cache = batchnorm_forward(_to_rows(x), gamma, beta, bn_param)
+    rows, cache = layers.batchnorm_forward(_to_rows(x), gamma, beta, bn_param)
     return _from_rows(rows, x.shape), (x.shape, cache)
 
 
+@exercise("04_batchnorm")
 def spatial_batchnorm_backward(dout, cache):
     """Backward pass of spatial_batchnorm_forward.
 
@@ -137,5 +140,5 @@ def spatial_batchnorm_backward(dout, cache):
     shape, bn_cache = cache
     if np.shape(dout) != shape:
         raise ValueError(f"dout has shape {np.shape(dout)}, expected {shape}")
-    drows, dgamma, dbeta = batchnorm_backward_alt(_to_rows(dout), bn_cache)
+    drows, dgamma, dbeta = layers.batchnorm_backward_alt(_to_rows(dout), bn_cache)
     return _from_rows(drows, shape), dgamma, dbeta

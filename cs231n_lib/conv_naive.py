@@ -8,8 +8,10 @@ between a filter and the window of the (padded) input under it.
 import numpy as np
 
 from .conv_shapes import conv_geometry, float_type, pool_geometry
+from .registry import exercise
 
 
+@exercise("06_convolution")
 def conv_forward_naive(x, w, b, conv_param):
     """Convolution (cross-correlation, as in every CNN library) by loops.
 
@@ -31,6 +33,7 @@ def conv_forward_naive(x, w, b, conv_param):
     return out, (x, w, b, conv_param)
 
 
+@exercise("06_convolution")
 def conv_backward_naive(dout, cache):
     """Backward pass of conv_forward_naive by the same loops.
 
@@ -61,6 +64,7 @@ def conv_backward_naive(dout, cache):
     return dx, dw, db
 
 
+@exercise("06_convolution")
 def max_pool_forward_naive(x, pool_param):
     """Max pooling by loops.
 
@@ -79,6 +83,7 @@ def max_pool_forward_naive(x, pool_param):
     return out, (x, pool_param)
 
 
+@exercise("06_convolution")
 def max_pool_backward_naive(dout, cache):
     """Backward pass of max_pool_forward_naive.
 

@@ -13,7 +13,10 @@ unless the function has kinks (ReLU, max) near the checked points; above 1e-2, i
 
 import numpy as np
 
+from .registry import exercise
 
+
+@exercise("00_backprop")
 def rel_error(x, y):
     """Largest elementwise relative error between two arrays of the same shape.
 
@@ -59,6 +62,7 @@ def eval_numerical_gradient(f, x, verbose=False, h=1e-5):
     return grad
 
 
+@exercise("00_backprop")
 def eval_numerical_gradient_array(f, x, df, h=1e-5):
     """Numerical gradient of sum(f(x) * df) with respect to x, for an array-valued f.
 

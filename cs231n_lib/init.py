@@ -11,6 +11,8 @@ which zeros half its inputs.
 
 import numpy as np
 
+from .registry import exercise
+
 
 def _check_fans(fan_in, fan_out, fn):
     for name, v in (("fan_in", fan_in), ("fan_out", fan_out)):
@@ -30,6 +32,7 @@ def small_random(fan_in, fan_out, std=0.01, rng=None, dtype=np.float64):
     return (std * rng.standard_normal((fan_in, fan_out))).astype(dtype)
 
 
+@exercise("03_initialisation")
 def xavier(fan_in, fan_out, rng=None, dtype=np.float64):
     """Xavier/Glorot initialisation: Gaussian with variance 1 / fan_in.
 
@@ -39,6 +42,7 @@ def xavier(fan_in, fan_out, rng=None, dtype=np.float64):
     return small_random(fan_in, fan_out, std=np.sqrt(1.0 / fan_in), rng=rng, dtype=dtype)
 
 
+@exercise("03_initialisation")
 def he(fan_in, fan_out, rng=None, dtype=np.float64):
     """He/Kaiming initialisation for ReLU nets: Gaussian with variance 2 / fan_in.
 

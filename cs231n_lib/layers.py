@@ -20,6 +20,8 @@ Contents:
 
 import numpy as np
 
+from .registry import exercise
+
 # ---------------------------------------------------------------------------------------------
 # Input checks. Every public function runs its inputs through these, so that a wrong shape or
 # an unknown key fails with a message naming it rather than a numpy broadcast error later on.
@@ -128,6 +130,7 @@ def affine_backward(dout, cache):
 # ---------------------------------------------------------------------------------------------
 
 
+@exercise("01_activations")
 def relu_forward(x):
     """out = max(0, x), elementwise.
 
@@ -137,6 +140,7 @@ def relu_forward(x):
     return np.maximum(x, 0), x
 
 
+@exercise("01_activations")
 def relu_backward(dout, cache):
     """Backward pass of relu_forward: the gradient flows only where x > 0.
 
@@ -147,6 +151,7 @@ def relu_backward(dout, cache):
     return dout * (x > 0)
 
 
+@exercise("01_activations")
 def sigmoid_forward(x):
     """out = 1 / (1 + exp(-x)), elementwise, without overflow for large |x|.
 
@@ -159,6 +164,7 @@ def sigmoid_forward(x):
     return out, out
 
 
+@exercise("01_activations")
 def sigmoid_backward(dout, cache):
     """Backward pass of sigmoid_forward: d sigma / dx = sigma (1 - sigma).
 
@@ -169,6 +175,7 @@ def sigmoid_backward(dout, cache):
     return dout * out * (1 - out)
 
 
+@exercise("01_activations")
 def tanh_forward(x):
     """out = tanh(x), elementwise.
 
@@ -179,6 +186,7 @@ def tanh_forward(x):
     return out, out
 
 
+@exercise("01_activations")
 def tanh_backward(dout, cache):
     """Backward pass of tanh_forward: d tanh / dx = 1 - tanh^2.
 
@@ -189,6 +197,7 @@ def tanh_backward(dout, cache):
     return dout * (1 - out * out)
 
 
+@exercise("01_activations")
 def leaky_relu_forward(x, alpha=0.01):
     """out = x where x > 0, alpha * x elsewhere, so that no unit is ever fully dead.
 
@@ -199,6 +208,7 @@ def leaky_relu_forward(x, alpha=0.01):
     return out, (x, alpha)
 
 
+@exercise("01_activations")
 def leaky_relu_backward(dout, cache):
     """Backward pass of leaky_relu_forward.
 
@@ -209,6 +219,7 @@ def leaky_relu_backward(dout, cache):
     return np.where(x > 0, dout, alpha * dout)
 
 
+@exercise("01_activations")
 def elu_forward(x, alpha=1.0):
     """out = x where x > 0, alpha * (exp(x) - 1) elsewhere.
 
@@ -220,6 +231,7 @@ def elu_forward(x, alpha=1.0):
     return out, (x, out, alpha)
 
 
+@exercise("01_activations")
 def elu_backward(dout, cache):
     """Backward pass of elu_forward: 1 for x > 0, alpha * exp(x) = out + alpha elsewhere.
 
@@ -230,6 +242,7 @@ def elu_backward(dout, cache):
     return np.where(x > 0, dout, dout * (out + alpha))
 
 
+@exercise("01_activations")
 def maxout_forward(x, w, b):
     """Maxout: K affine maps of x, and the elementwise max over them.
 
@@ -253,6 +266,7 @@ def maxout_forward(x, w, b):
     return out, (x, w, idx)
 
 
+@exercise("01_activations")
 def maxout_backward(dout, cache):
     """Backward pass of maxout_forward: each output routes its gradient to its winning piece.
 
@@ -276,6 +290,7 @@ def maxout_backward(dout, cache):
 # ---------------------------------------------------------------------------------------------
 
 
+@exercise("05_optimisers")
 def dropout_forward(x, dropout_param):
     """Inverted dropout.
 
@@ -309,6 +324,7 @@ def dropout_forward(x, dropout_param):
     return out, (dict(dropout_param), mask)
 
 
+@exercise("05_optimisers")
 def dropout_backward(dout, cache):
     """Backward pass of dropout_forward.
 
@@ -334,6 +350,7 @@ def _check_norm_inputs(x, gamma, beta, fn):
     return x
 
 
+@exercise("04_batchnorm")
 def batchnorm_forward(x, gamma, beta, bn_param):
     """Batch normalisation over the batch, per feature.
 
@@ -381,6 +398,7 @@ def batchnorm_forward(x, gamma, beta, bn_param):
     return out, cache
 
 
+@exercise("04_batchnorm")
 def batchnorm_backward(dout, cache):
     """Backward pass of batchnorm_forward (train mode), step by step through the graph.
 
@@ -406,6 +424,7 @@ def batchnorm_backward(dout, cache):
     return dx, dgamma, dbeta
 
 
+@exercise("04_batchnorm")
 def batchnorm_backward_alt(dout, cache):
     """Backward pass of batchnorm_forward in closed form.
 
@@ -427,6 +446,7 @@ def batchnorm_backward_alt(dout, cache):
     return dx, dgamma, dbeta
 
 
+@exercise("04_batchnorm")
 def layernorm_forward(x, gamma, beta, ln_param):
     """Layer normalisation: normalise each example over its features.
 
@@ -449,6 +469,7 @@ def layernorm_forward(x, gamma, beta, ln_param):
     return out, (x_hat, inv_std, gamma)
 
 
+@exercise("04_batchnorm")
 def layernorm_backward(dout, cache):
     """Backward pass of layernorm_forward: batchnorm's closed form with the axes swapped.
 
@@ -477,6 +498,7 @@ def _check_loss_inputs(x, y, fn):
     return x, y
 
 
+@exercise("00_backprop")
 def softmax_loss(x, y):
     """Mean cross-entropy of the softmax of the scores, and its gradient.
 
@@ -497,6 +519,7 @@ def softmax_loss(x, y):
     return loss, dx
 
 
+@exercise("00_backprop")
 def svm_loss(x, y):
     """Mean multiclass SVM (hinge) loss with margin 1, and its gradient.
 

@@ -16,6 +16,8 @@ The rules never modify w in place; the state arrays in config are replaced, not 
 
 import numpy as np
 
+from .registry import exercise
+
 
 def _start(w, dw, config, rule):
     w = np.asarray(w)
@@ -51,6 +53,7 @@ def sgd(w, dw, config=None):
     return next_w, config
 
 
+@exercise("05_optimisers")
 def sgd_momentum(w, dw, config=None):
     """SGD with momentum: the velocity integrates the gradients, friction mu damps it.
 
@@ -69,6 +72,7 @@ def sgd_momentum(w, dw, config=None):
     return next_w, config
 
 
+@exercise("05_optimisers")
 def nesterov_momentum(w, dw, config=None):
     """Nesterov momentum, in the form that needs the gradient at w only.
 
@@ -93,6 +97,7 @@ def nesterov_momentum(w, dw, config=None):
     return next_w, config
 
 
+@exercise("05_optimisers")
 def adagrad(w, dw, config=None):
     """AdaGrad: per-parameter step sizes shrink with the sum of squared gradients so far.
 
@@ -110,6 +115,7 @@ def adagrad(w, dw, config=None):
     return next_w, config
 
 
+@exercise("05_optimisers")
 def rmsprop(w, dw, config=None):
     """RMSProp: AdaGrad with a leaky (moving-average) cache, so steps do not decay to zero.
 
@@ -129,6 +135,7 @@ def rmsprop(w, dw, config=None):
     return next_w, config
 
 
+@exercise("05_optimisers")
 def adam(w, dw, config=None):
     """Adam: momentum (first moment m) plus RMSProp (second moment v), bias-corrected.
 

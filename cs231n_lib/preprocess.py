@@ -9,6 +9,8 @@ Rows are examples: X (N, D) for feature vectors, X (N, C, H, W) for images.
 
 import numpy as np
 
+from .registry import exercise
+
 
 def _as_float(X, name, fn, ndim=None):
     X = np.asarray(X)
@@ -33,6 +35,7 @@ def _check_others(X_train, others, fn, start=1):
     return out
 
 
+@exercise("02_preprocessing")
 def normalise(X_train, *others, eps=1e-8):
     """Zero-centre each feature and divide it by its standard deviation (training statistics).
 
@@ -46,6 +49,7 @@ def normalise(X_train, *others, eps=1e-8):
     return tuple((X - mean) / (std + eps) for X in (X_train, *others))
 
 
+@exercise("02_preprocessing")
 def pca_whiten(X_train, *others, whiten=True, eps=1e-5):
     """Decorrelate (PCA) and optionally whiten, with the training mean and covariance.
 
@@ -68,6 +72,7 @@ def pca_whiten(X_train, *others, whiten=True, eps=1e-5):
     return tuple((X - mean) @ eigvecs / scale for X in (X_train, *others))
 
 
+@exercise("02_preprocessing")
 def subtract_mean_image(X_train, *others):
     """Subtract the mean training image (one value per pixel and channel) from every image.
 
@@ -79,6 +84,7 @@ def subtract_mean_image(X_train, *others):
     return tuple(X - mean_image for X in (X_train, *others))
 
 
+@exercise("02_preprocessing")
 def subtract_channel_mean(X_train, *others):
     """Subtract the training mean of each colour channel (one value per channel).
 

@@ -9,6 +9,7 @@ pass shows the same story for the weight gradients.
 import numpy as np
 
 from cs231n_lib import init as _init
+from cs231n_lib.registry import exercise
 
 # Each activation as (f(a), f'(a) written in terms of the output h), so the backward pass needs
 # only the cached outputs.
@@ -28,6 +29,7 @@ def _activation(name, fn):
     return ACTIVATIONS[name]
 
 
+@exercise("03_initialisation")
 def forward_stats(x, weights, activation="tanh"):
     """Forward pass of a bias-free deep net, with the mean and std of every layer's output.
 

@@ -3,8 +3,7 @@
 import numpy as np
 
 from ..conv import conv_backward, conv_forward, max_pool_backward, max_pool_forward
-from ..layers import (affine_backward, affine_forward, relu_backward, relu_forward,
-                      softmax_loss)
+from .. import layers
 
 
 class ThreeLayerConvNet:
@@ -54,24 +53,24 @@ class ThreeLayerConvNet:
         p = self.params
         X = np.asarray(X, dtype=self.dtype)
         conv, conv_cache = conv_forward(X, p["W1"], p["b1"], self.conv_param)
-        a1, relu1_cache = relu_forward(conv)
+        a1, relu1_cache = layers.relu_forward(conv)
         pooled, pool_cache = max_pool_forward(a1, self.pool_param)
-        hidden, affine2_cache = affine_forward(pooled, p["W2"], p["b2"])
-        a2, relu2_cache = relu_forward(hidden)
-        scores, affine3_cache = affine_forward(a2, p["W3"], p["b3"])
+        hidden, affine2_cache = layers.affine_forward(pooled, p["W2"], p["b2"])
+        a2, relu2_cache = layers.relu_forward(hidden)
+        scores, affine3_cache = layers.affine_forward(a2, p["W3"], p["b3"])
         if y is None:
             return scores
 
-        data_loss, dscores = softmax_loss(scores, y)
+        data_loss, dscores = layers.softmax_loss(scores, y)
         weights = (p["W1"], p["W2"], p["W3"])
         loss = data_loss + 0.5 * self.reg * sum(np.sum(W * W) for W in weights)
 
         grads = {}
-        da2, grads["W3"], grads["b3"] = affine_backward(dscores, affine3_cache)
-        dhidden = relu_backward(da2, relu2_cache)
-        dpooled, grads["W2"], grads["b2"] = affine_backward(dhidden, affine2_cache)
+        da2, grads["W3"], grads["b3"] = layers.affine_backward(dscores, affine3_cache)
+        dhidden = layers.relu_backward(da2, relu2_cache)
+        dpooled, grads["W2"], grads["b2"] = layers.affine_backward(dhidden, affine2_cache)
         da1 = max_pool_backward(dpooled.reshape(pooled.shape), pool_cache)
-        dconv = relu_backward(da1, relu1_cache)
+        dconv = layers.relu_backward(da1, relu1_cache)
         _, grads["W1"], grads["b1"] = conv_backward(dconv, conv_cache)
         for name in ("W1", "W2", "W3"):
             grads[name] = grads[name] + self.reg * p[name]

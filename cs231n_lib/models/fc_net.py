@@ -14,12 +14,11 @@ import numpy as np
 from cs231n_lib import init as initialisers
 from cs231n_lib import layers
 
+# Names, not functions: each forward pass looks the pair up in `layers` at call time, so that a
+# student's own activation handed to the library with `cs231n_lib.use` is the one the net runs.
 ACTIVATIONS = {
-    "relu": (layers.relu_forward, layers.relu_backward),
-    "sigmoid": (layers.sigmoid_forward, layers.sigmoid_backward),
-    "tanh": (layers.tanh_forward, layers.tanh_backward),
-    "leaky_relu": (layers.leaky_relu_forward, layers.leaky_relu_backward),
-    "elu": (layers.elu_forward, layers.elu_backward),
+    name: (f"{name}_forward", f"{name}_backward")
+    for name in ("relu", "sigmoid", "tanh", "leaky_relu", "elu")
 }
 NORMALIZATIONS = (None, "batchnorm", "layernorm")
 INITS = ("he", "xavier")
@@ -140,7 +139,8 @@ class FullyConnectedNet:
             self.dropout_param["mode"] = mode
         for bn_param in self.bn_params:
             bn_param["mode"] = mode
-        act_forward, act_backward = ACTIVATIONS[self.activation]
+        forward_name, backward_name = ACTIVATIONS[self.activation]
+        act_forward, act_backward = getattr(layers, forward_name), getattr(layers, backward_name)
 
         caches = []
         h = X
