@@ -131,10 +131,46 @@ kc.stop_channels()
 km.shutdown_kernel()
 print(time.monotonic() - start)
 """
+# The same kernel, started the way grading starts it: in a sandbox, over IPC sockets.
+SANDBOXED_KERNEL_PROBE = """
+import asyncio, tempfile, time
+from autograder.kernel import SandboxedKernelManager
+from traitlets.config import Config
+
+async def probe():
+    config = Config()
+    config.SandboxedKernelManager.sandbox = {"workdir": tempfile.mkdtemp(prefix="probe-") + "/box"}
+    start = time.monotonic()
+    km = SandboxedKernelManager(kernel_name="python3", config=config)
+    await km.start_kernel()
+    kc = km.client()
+    kc.start_channels()
+    await kc.wait_for_ready(timeout=120)
+    await kc.execute_interactive("pass", timeout=120)
+    kc.stop_channels()
+    await km.shutdown_kernel(now=True)
+    return time.monotonic() - start
+
+print(asyncio.run(probe()))
+"""
+# The check child's start: Python and NumPy, in a sandbox.
+SANDBOXED_CHILD_PROBE = """
+import tempfile, time
+from autograder.isolation import Sandbox
+box = Sandbox(tempfile.mkdtemp(prefix="probe-"))
+start = time.monotonic()
+box.popen([box.python, "-c", "import numpy"]).wait()
+print(time.monotonic() - start)
+"""
 STARTUP_PROBES = (
     ("grading process: Python, nbgrader", "import autograder.worker, nbgrader.apps, nbgrader.api"),
-    ("kernel: start, one empty cell, stop", KERNEL_PROBE),
-    ("outside-check process: Python, numpy", "import autograder.sandbox"),
+    ("kernel in its sandbox: start, one empty cell, stop", SANDBOXED_KERNEL_PROBE),
+    ("check child in its sandbox: Python, numpy", SANDBOXED_CHILD_PROBE),
+)
+# What the sandbox adds, measured beside the same processes started without it.
+UNSANDBOXED_PROBES = (
+    ("kernel without a sandbox", KERNEL_PROBE),
+    ("check child without a sandbox", "import numpy"),
 )
 
 
@@ -142,7 +178,7 @@ def measure_startup(repeats: int = 3) -> dict[str, float]:
     """Median seconds of each start-up probe, each run in a fresh process like the real thing."""
     env = {**os.environ, "MPLBACKEND": "Agg", "OPENBLAS_NUM_THREADS": "1"}
     found = {}
-    for label, code in STARTUP_PROBES:
+    for label, code in STARTUP_PROBES + UNSANDBOXED_PROBES:
         times = []
         for _ in range(repeats):
             start = time.monotonic()
@@ -151,15 +187,24 @@ def measure_startup(repeats: int = 3) -> dict[str, float]:
             if done.returncode != 0:
                 raise RuntimeError(f"start-up probe {label!r} failed: {done.stderr[-800:]}")
             inner = done.stdout.strip().splitlines()
-            times.append(float(inner[-1]) if code is KERNEL_PROBE else time.monotonic() - start)
+            timed_inside = code in (KERNEL_PROBE, SANDBOXED_KERNEL_PROBE, SANDBOXED_CHILD_PROBE)
+            times.append(float(inner[-1]) if timed_inside else time.monotonic() - start)
         found[label] = statistics.median(times)
     return found
 
 
+def startup_seconds(startup: dict[str, float]) -> float:
+    """The start-up one submission pays (the sandboxed processes; not the comparison probes)."""
+    return sum(startup[label] for label, _ in STARTUP_PROBES)
+
+
 def startup_table(startup: dict[str, float]) -> str:
     rows = [("start-up of one submission, timed on its own (median of 3, before and after)", "s")]
-    rows += [(label, f"{seconds:.2f}") for label, seconds in startup.items()]
-    rows.append(("total", f"{sum(startup.values()):.2f}"))
+    rows += [(label, f"{startup[label]:.2f}") for label, _ in STARTUP_PROBES]
+    rows.append(("total", f"{startup_seconds(startup):.2f}"))
+    added = sum(startup[a] for a, _ in STARTUP_PROBES[1:]) - sum(startup[u] for u, _ in UNSANDBOXED_PROBES)
+    rows += [(label, f"{startup[label]:.2f}") for label, _ in UNSANDBOXED_PROBES]
+    rows.append(("added by the sandboxes (kernel + check child)", f"{added:.2f}"))
     return _table(rows)
 
 
@@ -241,7 +286,7 @@ def run(notebooks: str | os.PathLike | None = None, assignments: list[str] | Non
         print()
         print(startup_table(startup))
         print("\nwhere the time of one submission goes (serial run):")
-        table = breakdown_table(runs[0], kinds, sum(startup.values()))
+        table = breakdown_table(runs[0], kinds, startup_seconds(startup))
         print(table)
         if " -" in table:
             print("(a negative rest: start-up timed on its own took longer than it did inside the "

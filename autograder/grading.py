@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import resource
 import shutil
 import signal
@@ -160,7 +161,8 @@ def grade_submission(job: SubmissionJob) -> SubmissionResult:
         result.notes.append(NO_SANDBOX_WARNING)
     template = _template_cells(course, job.assignment)
     # Short: the kernel's socket paths live under it, and a socket path has at most 107 bytes.
-    scratch = Path(tempfile.mkdtemp(prefix="grade-"))
+    label = re.sub(r"[^A-Za-z0-9_.]", "_", job.student)[:24]
+    scratch = Path(tempfile.mkdtemp(prefix=f"grade-{label}-"))
     try:
         shutil.copytree(course.template_root / "source" / job.assignment,
                         scratch / "source" / job.assignment)

@@ -6,6 +6,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from autograder.bench import (
     STARTUP_PROBES,
+    UNSANDBOXED_PROBES,
     Run,
     breakdown_table,
     build_class,
@@ -62,9 +63,14 @@ def test_tables_report_throughput_per_core_and_what_dominates():
 @pytest.mark.slow
 def test_startup_probes_time_real_processes():
     startup = measure_startup(repeats=1)
-    assert list(startup) == [label for label, _ in STARTUP_PROBES]
+    assert list(startup) == [label for label, _ in STARTUP_PROBES + UNSANDBOXED_PROBES]
     assert all(seconds > 0 for seconds in startup.values())
-    assert startup_table(startup).splitlines()[-1].split()[-1] == f"{sum(startup.values()):.2f}"
+    rows = {line.rsplit(None, 1)[0].strip(): line.split()[-1] for line in startup_table(startup).splitlines()[2:]}
+    assert rows["total"] == f"{sum(startup[label] for label, _ in STARTUP_PROBES):.2f}"
+    sandboxed = startup["kernel in its sandbox: start, one empty cell, stop"] + \
+        startup["check child in its sandbox: Python, numpy"]
+    plain = startup["kernel without a sandbox"] + startup["check child without a sandbox"]
+    assert rows["added by the sandboxes (kernel + check child)"] == f"{sandboxed - plain:.2f}"
 
 
 def test_a_class_needs_a_student():
