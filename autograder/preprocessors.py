@@ -39,6 +39,7 @@ from traitlets import Dict, Float, Int, List, Unicode
 
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 
+from autograder.checks import judge, Verdict  # noqa: F401  (moved there; re-exported)
 from autograder.restore import grade_id, is_solution
 
 HIDDEN_BEGIN = "BEGIN HIDDEN TESTS"
@@ -109,88 +110,6 @@ class StderrToStdout(NbGraderPreprocessor):
                 if output.output_type == "stream" and output.name == "stderr":
                     output.name = "stdout"
         return cell, resources
-
-
-@dataclass
-class Verdict:
-    """An exercise judged outside the kernel."""
-
-    exercise: str
-    visible_ok: bool = True
-    hidden_passed: int = 0
-    hidden_total: int = 0
-    lines: list[str] = field(default_factory=list)          # one per check, for the feedback
-    visible_failures: list[str] = field(default_factory=list)
-    hints: list[str] = field(default_factory=list)
-    forbidden: list[str] = field(default_factory=list)
-    zero_reason: str = ""                                     # set: the exercise earns nothing
-    summary: str = ""                                         # why points were lost, one line
-
-    @property
-    def hidden_fraction(self) -> float:
-        if self.hidden_total == 0:
-            return 1.0 if self.visible_ok else 0.0
-        return self.hidden_passed / self.hidden_total
-
-
-def judge(exercises, outside) -> dict[str, Verdict]:
-    """Compare the child's outputs with the reference outputs computed here."""
-    from autograder.exercise import compare, diagnose, expected_outputs
-
-    verdicts = {}
-    for ex in exercises:
-        v = Verdict(ex.name)
-        actual = {}
-        cell_error = outside.cell_errors.get(ex.name)
-        if cell_error:
-            v.lines.append(f"your {ex.name} cell, run on its own: {cell_error}")
-        for check in ex.checks:
-            key = f"{ex.name}/{check.name}"
-            got = outside.outputs.get(key)
-            if got is None:
-                ok, why = False, outside.errors.get(key) or outside.errors.get("*") or "failed"
-                undefined = re.fullmatch(r"raised KeyError: '(\w+)'", why)
-                if undefined:
-                    why = f"{undefined[1]} is not defined (its cell did not run to the end)"
-            else:
-                actual[check.name] = got
-                ok, why = compare(expected_outputs(ex, check), got, check.tol)
-            label = "visible check" if not check.hidden else "check"
-            v.lines.append(f"{'ok  ' if ok else 'FAIL'} {label} {check.name}" + (f": {why}" if why else ""))
-            if check.hidden:
-                v.hidden_total += 1
-                v.hidden_passed += ok
-            elif not ok:
-                v.visible_ok = False
-                v.visible_failures.append(f"{check.name}: {why}")
-        if outside.calls.get(ex.name):
-            v.forbidden = list(outside.calls[ex.name])
-            v.zero_reason = (f"your {ex.name} calls {', '.join(v.forbidden)}: write it yourself; "
-                             "0 points for this exercise")
-        elif outside.tampered:
-            v.zero_reason = ("your code switched off the grader's watch on library calls; "
-                             "0 points for this exercise")
-        if v.zero_reason:
-            v.visible_ok, v.hidden_passed = False, 0
-        elif v.hidden_passed < v.hidden_total or not v.visible_ok:
-            try:
-                v.hints = diagnose(ex, actual)
-            except Exception as exc:  # a broken catalogue entry must not stop grading
-                v.lines.append(f"(hints unavailable: {type(exc).__name__})")
-        if v.zero_reason:
-            v.summary = v.zero_reason
-        elif cell_error:
-            v.summary = f"your {ex.name} cell, run on its own: {cell_error}"
-        elif all(outside.errors.get(f"{ex.name}/{c.name}") == "not implemented yet" for c in ex.checks):
-            v.summary = f"{ex.name}: not implemented yet"
-        elif not v.visible_ok:
-            v.summary = f"{ex.name}: visible checks failed outside your kernel ({v.visible_failures[0]})"
-        elif v.hidden_passed < v.hidden_total:
-            v.summary = f"{ex.name}: {v.hidden_total - v.hidden_passed} of {v.hidden_total} hidden checks failed"
-        if v.hints and v.summary:
-            v.summary += f" -- hint: {v.hints[0]}"
-        verdicts[ex.name] = v
-    return verdicts
 
 
 def _kernel_text(output, limit: int = 20_000):

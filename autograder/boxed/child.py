@@ -1,0 +1,229 @@
+"""The sandboxed process: runs a student's cells, then runs their functions when the grader asks.
+
+Started by the grader as ``python .../boxed/child.py`` with the protocol on its stdin and stdout.
+It never decides anything: it executes the setup cell and the student's solution cells in one
+namespace, then answers the grader's requests (:mod:`wire`) -- look up a name, call a function on
+the grader's inputs, read an attribute or an item -- and hands back what the student's code
+computed, as plain data. The checks, the reference outputs and the comparison all stay in the
+grader, out of reach of the code that runs here.
+
+The job (the first request, ``job``) carries the setup cell, the solution cells as
+``[grade id, source]`` pairs, the cells to skip (those that hung or killed an earlier child) and,
+for each exercise, the library functions it forbids. For every cell the child sends the note
+"start cell <id>" before and "done cell <id>" after, so the grader knows which step to blame if
+this process hangs or dies. Around each check the grader sends ``begin <exercise>`` and ``end``:
+in between, calls of that exercise's forbidden functions are refused and recorded
+(:class:`Guard`), and ``end`` returns them.
+
+Only the standard library and NumPy are used here (IPython, when a cell has magics): the
+``autograder`` package is not importable inside the sandbox.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def take_the_pipes() -> tuple[int, int]:
+    """Keep the protocol's pipes on private descriptors and point 0, 1 and 2 at /dev/null.
+
+    Done first, before anything can print: whatever the student's code writes to stdout or
+    stderr (or to descriptors 0-2 directly) then goes nowhere instead of into the protocol.
+    """
+    rfd, wfd = os.dup(0), os.dup(1)   # os.dup's copies are not inherited by subprocesses
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    os.close(null)
+    return rfd, wfd
+
+
+if __name__ == "__main__":
+    PIPES = take_the_pipes()
+
+import importlib  # noqa: E402  (after the pipes are safe)
+import threading  # noqa: E402
+
+import wire  # noqa: E402  (this file's own folder, first on sys.path)
+
+
+# ---------------------------------------------------------------------------------------------
+# The watch on forbidden library functions
+# ---------------------------------------------------------------------------------------------
+class ForbiddenCall(Exception):
+    pass
+
+
+def _resolve(dotted: str):
+    """(owner, attribute name, object) for ``pkg.mod.name`` or ``pkg.mod.Class.method``."""
+    parts = dotted.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        try:
+            module = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        owner, obj = module, module
+        try:
+            for attr in parts[cut:]:
+                owner, obj = obj, getattr(obj, attr)
+        except AttributeError:
+            return None
+        return owner, parts[-1], obj
+    return None
+
+
+def _codes(obj) -> list:
+    if hasattr(obj, "__code__"):
+        return [obj.__code__]
+    if isinstance(obj, type):
+        return [v.__code__ for v in vars(obj).values() if hasattr(v, "__code__")]
+    return []
+
+
+class Guard:
+    """Refuses and records calls of the functions an exercise forbids, while it is checked.
+
+    Two nets, because a student can reach a library function in many ways: the module attribute
+    is replaced by a wrapper that refuses the call (``from lib import f`` in a cell then gets the
+    wrapper), and a profile hook recognises the original function's code object however it was
+    reached (a reloaded module, a reference saved before the wrapper went in). The hook runs only
+    between ``begin`` and ``end``; if the student's code removes it, ``end`` says so.
+    """
+
+    def __init__(self, forbidden: dict):
+        self.active: str | None = None
+        self.calls: list[str] = []
+        self.codes: dict[tuple[str, str], str] = {}   # (file, qualname) -> dotted name
+        self.forbidders: dict[str, set[str]] = {}     # dotted name -> exercises forbidding it
+        for exercise, names in forbidden.items():
+            for dotted in names:
+                found = _resolve(dotted)
+                if found is None:
+                    continue
+                owner, attr, obj = found
+                self.forbidders.setdefault(dotted, set()).add(exercise)
+                for code in _codes(obj):
+                    self.codes.setdefault((code.co_filename, code.co_qualname), dotted)
+                if not isinstance(obj, type) and not getattr(obj, "_forbidden_wrapper", False):
+                    setattr(owner, attr, self._wrapper(dotted, obj))
+
+    def _record(self, dotted: str) -> bool:
+        if self.active is not None and self.active in self.forbidders.get(dotted, ()):
+            if dotted not in self.calls:
+                self.calls.append(dotted)
+            return True
+        return False
+
+    def _wrapper(self, dotted: str, original):
+        guard = self
+
+        def forbidden(*args, **kwargs):
+            if guard._record(dotted):
+                raise ForbiddenCall(f"{dotted} may not be used in this exercise")
+            return original(*args, **kwargs)
+
+        forbidden.__name__ = getattr(original, "__name__", "forbidden")
+        forbidden.__doc__ = getattr(original, "__doc__", None)
+        forbidden._forbidden_wrapper = True
+        return forbidden
+
+    def _profile(self, frame, event, arg):
+        if event == "call" and self.active is not None:
+            code = frame.f_code
+            dotted = self.codes.get((code.co_filename, code.co_qualname))
+            if dotted is not None:
+                self._record(dotted)
+
+    def begin(self, exercise: str) -> None:
+        self.active, self.calls = exercise, []
+        sys.setprofile(self._profile)
+        threading.setprofile(self._profile)
+
+    def end(self) -> dict:
+        tampered = sys.getprofile() != self._profile
+        sys.setprofile(None)
+        threading.setprofile(None)
+        self.active = None
+        return {"calls": list(self.calls), "tampered": tampered}
+
+
+# ---------------------------------------------------------------------------------------------
+# Running cells
+# ---------------------------------------------------------------------------------------------
+class _Shell:
+    """Enough of IPython's ``get_ipython()`` for magics in a cell to be no-ops."""
+
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: None
+
+
+def _compile_cell(source: str, name: str):
+    if any(line.lstrip().startswith(("%", "!")) for line in source.splitlines()):
+        from IPython.core.inputtransformer2 import TransformerManager
+
+        source = TransformerManager().transform_cell(source)
+    return compile(source, f"<{name} cell>", "exec")
+
+
+def _one_line(exc: BaseException) -> str:
+    try:
+        text = str(exc)
+    except Exception:
+        text = ""
+    return f"{type(exc).__name__}: {text[:300]}".replace("\n", " ")
+
+
+class Child:
+    """The student's namespace, the watch, and the requests the grader may make of them."""
+
+    def __init__(self, rfd: int, wfd: int):
+        self.ns: dict = {"__name__": "__main__", "get_ipython": lambda: _Shell(),
+                         "display": lambda *a, **k: None}
+        self.guard: Guard | None = None
+        self.conn = wire.Connection(
+            rfd, wfd, serve=wire.SERVED_BY_CHILD, namespace=self.ns, catch=BaseException,
+            memory_exit=wire.MEMORY_EXIT,
+            ops={"job": self.job, "begin": self.begin, "end": self.end})
+
+    def job(self, job: dict) -> dict:
+        """Run the setup cell and the solution cells; the one-line errors of those that raised."""
+        skip = set(job["skip"])
+        self.guard = Guard(job["forbidden"])
+        errors: dict[str, str] = {}
+        for name, source in [("setup", job["setup"]), *job["cells"]]:
+            item = f"cell {name}"
+            if item in skip:
+                continue
+            self.conn.note(f"start {item}")
+            try:
+                exec(_compile_cell(source, name), self.ns)
+            except MemoryError:
+                os._exit(wire.MEMORY_EXIT)
+            except BaseException as exc:  # SystemExit too: a cell must not end the child
+                errors[name] = _one_line(exc)
+            self.conn.note(f"done {item}")
+        return {"cells": errors}
+
+    def begin(self, exercise: str) -> None:
+        self.guard.begin(exercise)
+
+    def end(self) -> dict:
+        """The forbidden calls of the check that just ran; its objects are forgotten."""
+        self.conn.forget()
+        return self.guard.end()
+
+    def serve(self) -> None:
+        try:
+            self.conn.serve_forever()
+        except wire.WireError:
+            pass
+
+
+def main() -> None:
+    Child(*PIPES).serve()
+    os._exit(0)  # skip interpreter shutdown: the student's objects' __del__ must not run
+
+
+if __name__ == "__main__":
+    main()
