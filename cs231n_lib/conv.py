@@ -20,7 +20,7 @@ from .conv_gemm import conv_backward_gemm, conv_forward_gemm
 from .conv_naive import (conv_backward_naive, conv_forward_naive, max_pool_backward_naive,
                          max_pool_forward_naive)
 from .conv_pool import max_pool_backward_fast, max_pool_forward_fast
-from .conv_shapes import conv_geometry
+from .conv_shapes import check_images, conv_geometry
 from .conv_winograd import conv_backward_winograd, conv_forward_winograd
 from . import layers
 from .registry import exercise
@@ -124,8 +124,7 @@ def spatial_batchnorm_forward(x, gamma, beta, bn_param):
     ('mode', optional 'eps', 'momentum', 'running_mean', 'running_var').
     Returns: out (N, C, H, W); cache for spatial_batchnorm_backward.
     """
-    if getattr(x, "ndim", None) != 4:
-        raise ValueError(f"x must have shape (N, C, H, W), got shape {getattr(x, 'shape', None)}")
+    check_images(x)
     rows, cache = layers.batchnorm_forward(_to_rows(x), gamma, beta, bn_param)
     return _from_rows(rows, x.shape), (x.shape, cache)
 

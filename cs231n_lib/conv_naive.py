@@ -71,14 +71,14 @@ def max_pool_forward_naive(x, pool_param):
     x: (N, C, H, W); pool_param: {'pool_height', 'pool_width', 'stride'}.
     Returns out: (N, C, H_out, W_out) and cache = (x, pool_param).
     """
-    ph, pw, stride, H_out, W_out = pool_geometry(x, pool_param)
+    height, width, stride, H_out, W_out = pool_geometry(x, pool_param)
     N, C = x.shape[:2]
     out = np.empty((N, C, H_out, W_out), dtype=x.dtype)
     for n in range(N):
         for c in range(C):
             for i in range(H_out):
                 for j in range(W_out):
-                    window = x[n, c, i * stride:i * stride + ph, j * stride:j * stride + pw]
+                    window = x[n, c, i * stride:i * stride + height, j * stride:j * stride + width]
                     out[n, c, i, j] = window.max()
     return out, (x, pool_param)
 
@@ -91,14 +91,14 @@ def max_pool_backward_naive(dout, cache):
     its maximum; on a tie, to the first maximum in row-major order (np.argmax's choice).
     """
     x, pool_param = cache
-    ph, pw, stride, H_out, W_out = pool_geometry(x, pool_param)
+    height, width, stride, H_out, W_out = pool_geometry(x, pool_param)
     N, C = x.shape[:2]
-    dx = np.zeros(x.shape, dtype=np.result_type(x, dout))
+    dx = np.zeros_like(x, dtype=np.result_type(x, dout))
     for n in range(N):
         for c in range(C):
             for i in range(H_out):
                 for j in range(W_out):
-                    window = x[n, c, i * stride:i * stride + ph, j * stride:j * stride + pw]
+                    window = x[n, c, i * stride:i * stride + height, j * stride:j * stride + width]
                     a, bb = np.unravel_index(np.argmax(window), window.shape)
                     dx[n, c, i * stride + a, j * stride + bb] += dout[n, c, i, j]
     return dx

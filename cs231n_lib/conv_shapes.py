@@ -17,6 +17,12 @@ def float_type(*arrays):
     return np.result_type(*arrays, 1.0)
 
 
+def check_images(x):
+    """ValueError unless x is a batch of images (N, C, H, W)."""
+    if getattr(x, "ndim", None) != 4:
+        raise ValueError(f"x must have shape (N, C, H, W), got shape {getattr(x, 'shape', None)}")
+
+
 def _int_param(params, key, minimum, where):
     if key not in params:
         raise ValueError(f"{where} needs the key {key!r}; got keys {sorted(params)}")
@@ -35,8 +41,7 @@ def conv_geometry(x, w, b, conv_param):
     x: (N, C, H, W); w: (F, C, HH, WW); b: (F,); conv_param keys 'stride', 'pad'.
     H_out = 1 + (H + 2 * pad - HH) / stride must be a whole number, likewise W_out.
     """
-    if getattr(x, "ndim", None) != 4:
-        raise ValueError(f"x must have shape (N, C, H, W), got shape {getattr(x, 'shape', None)}")
+    check_images(x)
     if getattr(w, "ndim", None) != 4:
         raise ValueError(f"w must have shape (F, C, HH, WW), got shape {getattr(w, 'shape', None)}")
     N, C, H, W = x.shape
@@ -69,8 +74,7 @@ def pool_geometry(x, pool_param):
 
     x: (N, C, H, W); pool_param keys 'pool_height', 'pool_width', 'stride'.
     """
-    if getattr(x, "ndim", None) != 4:
-        raise ValueError(f"x must have shape (N, C, H, W), got shape {getattr(x, 'shape', None)}")
+    check_images(x)
     if not isinstance(pool_param, dict):
         raise ValueError("pool_param must be a dict with keys 'pool_height', 'pool_width', "
                          f"'stride', got {pool_param!r}")

@@ -64,6 +64,14 @@ def check_keys(param, required, name):
             raise ValueError(f"{name} is missing the required key {key!r}")
 
 
+def check_flattens_to(x, w, D, fn):
+    """ValueError unless x (N, d1, ..., dk) flattens to the D input features w expects."""
+    if int(np.prod(x.shape[1:])) != D:
+        raise ValueError(
+            f"{fn}: x of shape {x.shape} flattens to (N, {int(np.prod(x.shape[1:]))}) "
+            f"but w has shape {w.shape}, expecting D = {D} input features")
+
+
 def check_mode(mode, name, allowed=("train", "test")):
     """ValueError unless mode is one of the allowed strings."""
     if mode not in allowed:
@@ -101,10 +109,7 @@ def affine_forward(x, w, b):
     w = check_array(w, "affine_forward: w", ndim=2)
     D, M = w.shape
     N = x.shape[0]
-    if int(np.prod(x.shape[1:])) != D:
-        raise ValueError(
-            f"affine_forward: x of shape {x.shape} flattens to (N, {int(np.prod(x.shape[1:]))}) "
-            f"but w has shape {w.shape}, expecting D = {D} input features")
+    check_flattens_to(x, w, D, "affine_forward")
     check_shape(b, (M,), "affine_forward: b")
     out = x.reshape(N, D) @ w + b
     return out, (x, w)
@@ -255,10 +260,7 @@ def maxout_forward(x, w, b):
     w = check_array(w, "maxout_forward: w", ndim=3)
     K, D, M = w.shape
     N = x.shape[0]
-    if int(np.prod(x.shape[1:])) != D:
-        raise ValueError(
-            f"maxout_forward: x of shape {x.shape} flattens to (N, {int(np.prod(x.shape[1:]))}) "
-            f"but w has shape {w.shape}, expecting D = {D} input features")
+    check_flattens_to(x, w, D, "maxout_forward")
     check_shape(b, (K, M), "maxout_forward: b")
     scores = np.einsum("nd,kdm->nkm", x.reshape(N, D), w) + b  # (N, K, M)
     idx = np.argmax(scores, axis=1)  # (N, M)

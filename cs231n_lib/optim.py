@@ -19,7 +19,8 @@ import numpy as np
 from .registry import exercise
 
 
-def _start(w, dw, config, rule):
+def _start(w, dw, config, rule, **defaults):
+    """w and dw as arrays of one shape, and config with the rule's defaults filled in."""
     w = np.asarray(w)
     dw = np.asarray(dw)
     if w.shape != dw.shape:
@@ -28,6 +29,8 @@ def _start(w, dw, config, rule):
         config = {}
     elif not isinstance(config, dict):
         raise ValueError(f"{rule}: config must be a dict or None, got {type(config).__name__}")
+    for key, value in defaults.items():
+        config.setdefault(key, value)
     return w, dw, config
 
 
@@ -47,8 +50,7 @@ def sgd(w, dw, config=None):
 
     config: learning_rate (1e-2).
     """
-    w, dw, config = _start(w, dw, config, "sgd")
-    config.setdefault("learning_rate", 1e-2)
+    w, dw, config = _start(w, dw, config, "sgd", learning_rate=1e-2)
     next_w = w - config["learning_rate"] * dw
     return next_w, config
 
@@ -62,9 +64,7 @@ def sgd_momentum(w, dw, config=None):
 
     config: learning_rate (1e-2), momentum mu (0.9), velocity (zeros like w).
     """
-    w, dw, config = _start(w, dw, config, "sgd_momentum")
-    config.setdefault("learning_rate", 1e-2)
-    config.setdefault("momentum", 0.9)
+    w, dw, config = _start(w, dw, config, "sgd_momentum", learning_rate=1e-2, momentum=0.9)
     v = _state(config, "velocity", w, "sgd_momentum")
     v = config["momentum"] * v - config["learning_rate"] * dw
     next_w = w + v
@@ -86,9 +86,7 @@ def nesterov_momentum(w, dw, config=None):
 
     config: learning_rate (1e-2), momentum mu (0.9), velocity (zeros like w).
     """
-    w, dw, config = _start(w, dw, config, "nesterov_momentum")
-    config.setdefault("learning_rate", 1e-2)
-    config.setdefault("momentum", 0.9)
+    w, dw, config = _start(w, dw, config, "nesterov_momentum", learning_rate=1e-2, momentum=0.9)
     mu = config["momentum"]
     v_prev = _state(config, "velocity", w, "nesterov_momentum")
     v = mu * v_prev - config["learning_rate"] * dw
@@ -106,9 +104,7 @@ def adagrad(w, dw, config=None):
 
     config: learning_rate (1e-2), epsilon (1e-8), cache (zeros like w).
     """
-    w, dw, config = _start(w, dw, config, "adagrad")
-    config.setdefault("learning_rate", 1e-2)
-    config.setdefault("epsilon", 1e-8)
+    w, dw, config = _start(w, dw, config, "adagrad", learning_rate=1e-2, epsilon=1e-8)
     cache = _state(config, "cache", w, "adagrad") + dw * dw
     next_w = w - config["learning_rate"] * dw / (np.sqrt(cache) + config["epsilon"])
     config["cache"] = cache
@@ -124,10 +120,8 @@ def rmsprop(w, dw, config=None):
 
     config: learning_rate (1e-2), decay_rate (0.99), epsilon (1e-8), cache (zeros like w).
     """
-    w, dw, config = _start(w, dw, config, "rmsprop")
-    config.setdefault("learning_rate", 1e-2)
-    config.setdefault("decay_rate", 0.99)
-    config.setdefault("epsilon", 1e-8)
+    w, dw, config = _start(w, dw, config, "rmsprop", learning_rate=1e-2, decay_rate=0.99,
+                           epsilon=1e-8)
     decay = config["decay_rate"]
     cache = decay * _state(config, "cache", w, "rmsprop") + (1 - decay) * dw * dw
     next_w = w - config["learning_rate"] * dw / (np.sqrt(cache) + config["epsilon"])
@@ -151,12 +145,8 @@ def adam(w, dw, config=None):
     config: learning_rate (1e-3), beta1 (0.9), beta2 (0.999), epsilon (1e-8),
     m, v (zeros like w), t (0).
     """
-    w, dw, config = _start(w, dw, config, "adam")
-    config.setdefault("learning_rate", 1e-3)
-    config.setdefault("beta1", 0.9)
-    config.setdefault("beta2", 0.999)
-    config.setdefault("epsilon", 1e-8)
-    config.setdefault("t", 0)
+    w, dw, config = _start(w, dw, config, "adam", learning_rate=1e-3, beta1=0.9, beta2=0.999,
+                           epsilon=1e-8, t=0)
     beta1, beta2 = config["beta1"], config["beta2"]
     t = config["t"] + 1
     m = beta1 * _state(config, "m", w, "adam") + (1 - beta1) * dw

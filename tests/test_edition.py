@@ -1,0 +1,310 @@
+"""The student edition of the library (autograder/edition.py) and its markers.
+
+* every graded exercise with a twin in the library is marked ``@exercise(<its notebook>)``, and
+  nothing else is;
+* an edition stubs exactly the exercises of its assignment and later ones, keeping signature and
+  docstring, and the stub says where to write the function;
+* no line of a withheld reference appears anywhere in the release folder (sources, notebook,
+  bytecode);
+* ``use`` hands a notebook's functions to the models, Solver and widgets.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from autograder.edition import (LIBRARY_DIR, body_statements, build_edition, is_withheld,
+                                marked_functions, stub_message)
+from autograder.exercises import catalogue
+
+ASSIGNMENTS = sorted(catalogue())
+
+
+def library_functions() -> dict[str, tuple[Path, ast.FunctionDef]]:
+    """Every top-level function of the library's sources, by name (the first one seen)."""
+    found = {}
+    for path in sorted(LIBRARY_DIR.rglob("*.py")):
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.FunctionDef):
+                found.setdefault(node.name, (path, node))
+    return found
+
+
+def marks() -> dict[str, str]:
+    """{function name: notebook} of every ``@exercise`` in the library's sources."""
+    found = {}
+    for path in sorted(LIBRARY_DIR.rglob("*.py")):
+        for node, notebook in marked_functions(ast.parse(path.read_text())):
+            assert node.name not in found, f"{node.name} is marked twice"
+            found[node.name] = notebook
+    return found
+
+
+def test_markers_match_the_catalogue():
+    functions = library_functions()
+    expected = {name: notebook for notebook, exercises in catalogue().items()
+                for name in exercises if name in functions}
+    assert marks() == expected
+
+
+def test_registry_sees_the_same_markers():
+    from cs231n_lib.registry import exercises
+
+    assert exercises() == marks()
+
+
+def test_withheld_by_deadline():
+    assert is_withheld("04_batchnorm", "04_batchnorm")
+    assert is_withheld("05_optimisers", "04_batchnorm")
+    assert not is_withheld("00_backprop", "04_batchnorm")
+    assert is_withheld("00_backprop", "04_batchnorm", all_stubs=True)
+
+
+@pytest.fixture(scope="module")
+def editions(tmp_path_factory):
+    root = tmp_path_factory.mktemp("editions")
+    return {a: build_edition(a, root / a) for a in ASSIGNMENTS}
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_edition_stubs_this_and_later_assignments(editions, assignment):
+    edition = editions[assignment]
+    every = marks()
+    assert edition.stubbed == {n: nb for n, nb in every.items() if nb >= assignment}
+    assert edition.kept == {n: nb for n, nb in every.items() if nb < assignment}
+    assert not list(edition.path.rglob("*.pyc"))
+
+
+def _functions_of(package: Path) -> dict[str, ast.FunctionDef]:
+    found = {}
+    for path in sorted(package.rglob("*.py")):
+        for node, _ in marked_functions(ast.parse(path.read_text())):
+            found[node.name] = node
+    return found
+
+
+def test_stub_keeps_signature_and_docstring(editions):
+    edition = editions[ASSIGNMENTS[0]]  # every exercise is stubbed in the first edition
+    reference = library_functions()
+    stubs = _functions_of(edition.path / "cs231n_lib")
+    assert set(stubs) == set(marks())
+    for name, stub in stubs.items():
+        ref = reference[name][1]
+        assert ast.dump(stub.args) == ast.dump(ref.args), name
+        assert ast.get_docstring(stub) == ast.get_docstring(ref), name
+        (statement,) = body_statements(stub)
+        assert ast.unparse(statement) == (
+            f"raise NotImplementedError('{stub_message(name, marks()[name])}')")
+
+
+def test_everything_else_is_copied_verbatim(editions):
+    edition = editions[ASSIGNMENTS[-1]]
+    for path in LIBRARY_DIR.rglob("*.py"):
+        if "__pycache__" in path.parts:
+            continue
+        text = path.read_text()
+        if "@exercise(" not in text:
+            assert (edition.path / "cs231n_lib" / path.relative_to(LIBRARY_DIR)).read_text() == text
+
+
+def test_edition_imports_and_stubs_raise_their_message(editions, tmp_path):
+    """The edition of 04 in a clean interpreter: 00-03 work, 04 and later say where to write them."""
+    code = """
+import numpy as np
+import cs231n_lib
+from cs231n_lib import layers, optim
+from cs231n_lib.data import load_digits
+assert cs231n_lib.__file__.startswith(%r), cs231n_lib.__file__
+loss, _ = layers.softmax_loss(np.zeros((2, 3)), np.array([0, 1]))
+assert abs(loss - np.log(3)) < 1e-12
+assert load_digits()["X_train"].shape[1:] == (1, 8, 8)
+for call in (lambda: layers.batchnorm_forward(np.ones((2, 3)), np.ones(3), np.zeros(3), {"mode": "train"}),
+             lambda: optim.adam(np.ones(2), np.ones(2))):
+    try:
+        call()
+    except NotImplementedError as exc:
+        print(exc)
+""" % str(editions["04_batchnorm"].path)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
+                            env={"PYTHONPATH": str(editions["04_batchnorm"].path), "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "batchnorm_forward is yours to write in notebook 04_batchnorm",
+        "adam is yours to write in notebook 05_optimisers"]
+
+
+# ---------------------------------------------------------------------------------------------
+# No answer in the release folder
+# ---------------------------------------------------------------------------------------------
+
+def normalise(line: str) -> str:
+    return re.sub(r"\s+", " ", line.split("#")[0]).strip()
+
+
+def answer_lines(name: str) -> set[str]:
+    """The normalised lines of the body of a reference: long enough to mean something."""
+    path, node = library_functions()[name]
+    source = path.read_text().splitlines()
+    lines = set()
+    for statement in body_statements(node):
+        for line in source[statement.lineno - 1:statement.end_lineno]:
+            line = normalise(line)
+            if len(line) >= 20 and not re.fullmatch(r"return [\w, ().\[\]]*", line):
+                lines.add(line)
+    return lines
+
+
+def release_lines(folder: Path) -> dict[str, set[str]]:
+    """{file: its normalised lines} for every text file of a release folder (notebooks by cell)."""
+    found = {}
+    for path in folder.rglob("*"):
+        if not path.is_file() or path.suffix in (".npz", ".png"):
+            continue
+        if path.suffix == ".ipynb":
+            cells = json.loads(path.read_text())["cells"]
+            text = "\n".join("".join(c["source"]) for c in cells)
+        else:
+            text = path.read_text()
+        found[str(path.relative_to(folder))] = {normalise(line) for line in text.splitlines()}
+    return found
+
+
+def published_lines(assignment: str) -> set[str]:
+    """Lines the instructor's notebook gives the student on purpose: its prose, its code outside
+    solution regions (e.g. ``eps = bn_param.get("eps", 1e-5)`` before ``### BEGIN SOLUTION``)."""
+    path = LIBRARY_DIR.parent / "notebooks" / assignment / f"{assignment}.ipynb"
+    lines = set()
+    for cell in json.loads(path.read_text())["cells"]:
+        source = "".join(cell["source"])
+        if cell.get("metadata", {}).get("nbgrader", {}).get("solution") and cell["cell_type"] == "code":
+            source = re.sub(r"### BEGIN SOLUTION.*?### END SOLUTION", "", source, flags=re.S)
+        elif cell.get("metadata", {}).get("nbgrader", {}).get("solution"):
+            continue  # a written answer: the release replaces it
+        lines |= {normalise(line) for line in source.splitlines()}
+    return lines
+
+
+@pytest.fixture(scope="module")
+def released(tmp_path_factory):
+    from autograder.course import Course
+
+    course = Course(tmp_path_factory.mktemp("course"))
+    course.release(ASSIGNMENTS)
+    return course
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_no_withheld_answer_in_the_release_folder(released, assignment):
+    folder = released.path("release", assignment=assignment)
+    assert (folder / "library" / "pyproject.toml").is_file()
+    assert not list(folder.rglob("*.pyc")), "bytecode would carry the compiled answers"
+    files = release_lines(folder)
+    published = published_lines(assignment)
+    leaks = []
+    for name, notebook in marks().items():
+        if not is_withheld(notebook, assignment):
+            continue
+        for line in answer_lines(name) - published:
+            leaks += [f"{file}: {line!r} (from {name})" for file, lines in files.items()
+                      if line in lines]
+    assert not leaks, "\n".join(leaks)
+
+
+def test_compiled_edition_holds_only_stubs(editions):
+    """What Python compiles from an edition (its bytecode) has no withheld answer either."""
+    edition = editions[ASSIGNMENTS[0]]
+    for path in (edition.path / "cs231n_lib").rglob("*.py"):
+        module = compile(path.read_text(), str(path), "exec")
+        for const in module.co_consts:
+            if hasattr(const, "co_name") and const.co_name in edition.stubbed:
+                assert set(const.co_names) == {"NotImplementedError"}, const.co_name
+
+
+# ---------------------------------------------------------------------------------------------
+# use(): the library runs the notebook's functions
+# ---------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def registry():
+    import cs231n_lib
+
+    yield cs231n_lib
+    cs231n_lib.reset()
+
+
+def test_use_routes_models_and_solver_to_the_given_functions(registry):
+    from cs231n_lib import layers, optim
+    from cs231n_lib.models import FullyConnectedNet
+    from cs231n_lib.solver import Solver
+
+    calls = []
+
+    def batchnorm_forward(x, gamma, beta, bn_param):
+        calls.append("batchnorm_forward")
+        return layers.batchnorm_forward.__replaces__(x, gamma, beta, bn_param)
+
+    def adam(w, dw, config=None):
+        calls.append("adam")
+        return adam.__replaces__(w, dw, config)
+
+    registry.use(batchnorm_forward, adam)
+    assert layers.batchnorm_forward is batchnorm_forward and optim.adam is adam
+    rng = np.random.default_rng(0)
+    data = {"X_train": rng.standard_normal((20, 4)), "y_train": rng.integers(0, 3, 20),
+            "X_val": rng.standard_normal((5, 4)), "y_val": rng.integers(0, 3, 5)}
+    net = FullyConnectedNet([6], input_dim=4, num_classes=3, normalization="batchnorm", seed=0)
+    Solver(net, data, update_rule="adam", num_epochs=1, batch_size=10, verbose=False).train()
+    assert {"batchnorm_forward", "adam"} <= set(calls)
+    registry.reset()
+    assert layers.batchnorm_forward is batchnorm_forward.__replaces__
+
+
+def test_use_reaches_re_exports_and_widgets(registry):
+    from cs231n_lib import conv, conv_naive
+    from cs231n_lib.widgets.saturation import activation_and_gradient
+
+    def conv_forward_naive(x, w, b, conv_param):
+        return "mine"
+
+    def sigmoid_forward(x):
+        return np.zeros_like(x), np.zeros_like(x)
+
+    registry.use(conv_forward_naive, sigmoid_forward)
+    assert conv.conv_forward_naive is conv_naive.conv_forward_naive is conv_forward_naive
+    out, grad = activation_and_gradient("sigmoid", np.array([0.0, 1.0]))
+    assert np.array_equal(out, [0.0, 0.0]) and np.array_equal(grad, [0.0, 0.0])
+
+
+def test_use_refuses_an_unwritten_function_with_the_stub_message(registry):
+    def relu_forward(x):
+        """The notebook's placeholder."""
+        # YOUR CODE HERE
+        raise NotImplementedError()
+
+    with pytest.raises(NotImplementedError, match="relu_forward is yours to write in notebook "
+                                                  "01_activations"):
+        registry.use(relu_forward)
+
+
+def test_use_refuses_a_name_that_is_no_exercise(registry):
+    def affine_sideways(x):
+        return x
+
+    with pytest.raises(ValueError, match="no exercise named 'affine_sideways'"):
+        registry.use(affine_sideways)
+
+
+def test_the_leak_detector_finds_the_reference_itself():
+    """The check above can fail: run on the library's own folder it finds every answer."""
+    lines = set().union(*release_lines(LIBRARY_DIR).values())
+    for name in marks():
+        assert answer_lines(name) and answer_lines(name) <= lines, name
