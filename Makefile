@@ -7,7 +7,7 @@ PORT    ?= 8888
 PYTEST_ARGS ?=
 LAB_ARGS ?=
 
-.PHONY: lab test venv torch bench release grade demo bench-grade clean
+.PHONY: lab test venv torch bench release grade demo bench-grade clean clean-course
 
 # The venv is rebuilt only when the dependency list changes, so both commands are quick after the first run.
 $(STAMP): pyproject.toml
@@ -44,5 +44,17 @@ demo: $(STAMP)
 bench-grade: $(STAMP)
 	$(BIN)/python -m autograder bench
 
+# The venv, caches and test artifacts only: never a course (its gradebook, submissions and hand grades).
 clean:
-	rm -rf $(VENV) autograder/course test-artifacts .pytest_cache .hypothesis
+	rm -rf $(VENV) test-artifacts .pytest_cache .hypothesis
+	find . -path ./autograder/course -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
+
+# Deleting the course folder autograder/course is a separate step that must be confirmed:
+#   make clean-course CONFIRM=yes
+clean-course:
+	@if [ "$(CONFIRM)" != "yes" ]; then \
+	  echo "clean-course deletes autograder/course: the gradebook, every submission, every hand grade."; \
+	  echo "Nothing deleted. To delete it anyway:  make clean-course CONFIRM=yes"; \
+	  exit 1; \
+	fi
+	rm -rf autograder/course

@@ -15,3 +15,8 @@ c.LabApp.app_settings_dir = str(HERE / "lab-settings")
 
 # custom/custom.css adds the course's note to nbgrader's Validate dialog.
 c.LabApp.custom_css = True
+
+# One pipeline: the formgrader's Autograde and Generate Feedback buttons grade exactly as
+# `python -m autograder grade` does (autograder/formgrader.py says how and why). `update`, so the
+# extensions enabled elsewhere (jupyterlab, nbgrader's own) stay enabled.
+c.ServerApp.jpserver_extensions.update({"autograder.formgrader": True})

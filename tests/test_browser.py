@@ -8,10 +8,18 @@ copy of notebook 01 and drives Debian's Chromium with Playwright:
 3. press nbgrader's Validate button and read the dialog;
 4. keep a screenshot of each step in test-artifacts/browser/.
 
+Then the instructor's side, in the same JupyterLab: a throw-away course (notebook 01 released, one
+hostile submission handed in under submitted/ before the server starts) is opened with
+`lab.py --course`; Nbgrader -> Formgrader -> the assignment's submissions -> Autograde on the
+hostile student must show the score `python -m autograder grade` gives that student in a copy of
+the same course, and Generate Feedback must write the project's feedback.
+
 Needs /usr/bin/chromium (`apt-get install chromium`) or CHROMIUM=/path/to/chromium; without it
 the test is skipped with that reason. Never `playwright install`: it downloads a browser.
 """
 
+import csv
+import json
 import os
 import re
 import secrets
@@ -39,6 +47,9 @@ CHROMIUM_ARGS = [
 # The notebook runs in the page's kernel and again inside Validate, on 2 shared cores.
 RUN_TIMEOUT_MS = 180_000
 VALIDATE_TIMEOUT_MS = 300_000
+# Autograde runs the whole pipeline for one submission (default limit: 900 s).
+AUTOGRADE_TIMEOUT_MS = 900_000
+HOSTILE = "hostile"
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -97,6 +108,39 @@ def student_copy(playwright_api, tmp_path_factory):
     return notebook, explorer[0]
 
 
+def hostile_submission(source, release):
+    """Every answer right but sigmoid_forward, which is wrong; the same solution cell patches
+    np.allclose, and the visible test cell under it is edited to always pass."""
+    from autograder import classroom
+    from autograder.restore import grade_id
+
+    nb = classroom.correct(source, release)
+    for cell in nb.cells:
+        if grade_id(cell) == "sigmoid_forward":
+            cell.source = ("import numpy as np\nnp.allclose = lambda *a, **k: True\n\n"
+                           "def sigmoid_forward(x):\n    out = 1.0 / (1.0 + np.exp(x))\n"
+                           "    return out, out\n")
+        elif grade_id(cell) == "sigmoid_forward-visible":
+            cell.source = "assert True\nprint('all visible checks passed')"
+    return nb
+
+
+@pytest.fixture(scope="module")
+def courses(student_copy, tmp_path_factory):
+    """The course the formgrader opens (inside the server's root folder) and a copy for the CLI,
+    both with notebook 01 released and the hostile student handed in."""
+    from autograder import classroom
+    from autograder.course import Course
+
+    notebook, _ = student_copy
+    course = Course(notebook.parent.parent / "course")
+    course.release([ASSIGNMENT])
+    classroom.hand_in(course, HOSTILE, ASSIGNMENT, hostile_submission(*classroom.read_pair(course, ASSIGNMENT)))
+    cli_course = tmp_path_factory.mktemp("cli") / "course"
+    shutil.copytree(course.root, cli_course)
+    return course.root, cli_course
+
+
 # ---------------------------------------------------------------------------------------------
 # JupyterLab, started the way `make lab` starts it.
 
@@ -107,8 +151,9 @@ def free_port():
 
 
 @pytest.fixture(scope="module")
-def lab(student_copy, tmp_path_factory, playwright_api):
+def lab(student_copy, courses, tmp_path_factory, playwright_api):
     notebook, _ = student_copy
+    course, _ = courses
     state = tmp_path_factory.mktemp("lab-state")
     port, token = free_port(), secrets.token_hex(16)
     env = dict(os.environ,
@@ -116,7 +161,7 @@ def lab(student_copy, tmp_path_factory, playwright_api):
                JUPYTERLAB_WORKSPACES_DIR=str(state / "workspaces"),
                JUPYTER_RUNTIME_DIR=str(state / "runtime"))
     cmd = [sys.executable, str(LAUNCHER), f"--port={port}", f"--token={token}", "--no-browser",
-           f"--notebook-dir={notebook.parent.parent}"]
+           f"--notebook-dir={notebook.parent.parent}", f"--course={course}"]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         cmd.append("--allow-root")  # CI containers run as root; Jupyter refuses root without it
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -276,3 +321,81 @@ def test_student_day_in_jupyterlab(lab, page, student_copy, playwright_api):
         raise
     finally:
         print(f"browser drive took {time.monotonic() - started:.1f} s")
+
+
+# ---------------------------------------------------------------------------------------------
+# The instructor: Autograde and Generate Feedback in the formgrader, against the CLI.
+
+def cli_grade(course):
+    """`python -m autograder grade` on the course; the hostile student's report and CSV row."""
+    run = subprocess.run([sys.executable, "-m", "autograder", "--course", str(course), "grade",
+                          ASSIGNMENT, "--workers", "1"],
+                         capture_output=True, text=True, timeout=1200, cwd=REPO)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    report = json.loads((course / "reports" / ASSIGNMENT / f"{HOSTILE}.json").read_text())
+    with open(course / "grades.csv", newline="") as f:
+        row = [r for r in csv.DictReader(f) if r["student_id"] == HOSTILE]
+    assert len(row) == 1, row
+    return report, row[0], run.stdout
+
+
+def modal_text(frame, timeout):
+    modal = frame.locator(".modal.in, .modal.show").last
+    modal.wait_for(timeout=timeout)
+    text = modal.inner_text()
+    modal.locator(".modal-footer button").click()
+    modal.wait_for(state="detached", timeout=30_000)
+    return text
+
+
+def test_instructor_autogrades_a_hostile_submission_in_the_formgrader(lab, page, courses):
+    base, token = lab
+    course, cli_course = courses
+    report, row, table = cli_grade(cli_course)
+    started = time.monotonic()
+    try:
+        page.goto(f"{base}/lab?token={token}")
+        page.locator(".lm-MenuBar-itemLabel", has_text=re.compile("^Nbgrader$")).wait_for(
+            timeout=RUN_TIMEOUT_MS)
+        menu(page, "Nbgrader", "Formgrader")
+        frame = page.frame_locator("#formgrader iframe")
+        assignment_row = frame.locator("tr", has=frame.locator("td.name", has_text=ASSIGNMENT))
+        assignment_row.locator("td.num-submissions a").click(timeout=RUN_TIMEOUT_MS)
+        student_row = frame.locator("tr", has=frame.locator("td.student-id", has_text=HOSTILE))
+        student_row.locator("td.status", has_text="needs autograding").wait_for(timeout=RUN_TIMEOUT_MS)
+        shot(page, "10_formgrader_submissions.png")
+
+        # Autograde (the flash icon) on the hostile student only.
+        student_row.locator("td.autograde a").click()
+        text = modal_text(frame, AUTOGRADE_TIMEOUT_MS)
+        assert "Successfully autograded" in text, text
+        score_cell = student_row.locator("td.score")
+        page.wait_for_function("el => /\\d/.test(el.innerText)", arg=score_cell.element_handle(),
+                               timeout=60_000)
+        shown = score_cell.inner_text().strip()
+        shot(page, "11_formgrader_autograded.png")
+
+        # Generate Feedback (the speech-bubble icon) on the same student.
+        feedback_file = course / "feedback" / HOSTILE / ASSIGNMENT / f"{ASSIGNMENT}.html"
+        feedback_file.unlink()
+        student_row.locator("td.generate-feedback a").click()
+        feedback_text = modal_text(frame, RUN_TIMEOUT_MS)
+        assert "Successfully generated feedback" in feedback_text, feedback_text
+        shot(page, "12_formgrader_feedback.png")
+    except Exception:
+        shot(page, "failure_formgrader.png")
+        raise
+    finally:
+        print(f"formgrader drive took {time.monotonic() - started:.1f} s")
+
+    # The formgrader shows what the CLI gives: "score / max", rounded to 2 places by nbgrader.
+    def fmt(x):
+        return f"{round(float(x), 2):g}"
+
+    assert shown == f"{fmt(row['raw_score'])} / {fmt(row['max_score'])}", (shown, row, table)
+    assert float(row["raw_score"]) == pytest.approx(report["score"])
+    assert report["score"] < report["max_score"], "patching np.allclose and the visible test paid"
+    graded = json.loads((course / "reports" / ASSIGNMENT / f"{HOSTILE}.json").read_text())
+    for key in ("score", "max_score", "manual_pending", "status", "reason", "zeroed", "losses"):
+        assert graded[key] == report[key], key
+    assert feedback_file.is_file() and "could not be graded" not in feedback_file.read_text()
