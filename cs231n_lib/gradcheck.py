@@ -45,11 +45,16 @@ def eval_numerical_gradient(f, x, verbose=False, h=1e-5):
 
     Output: grad, an array of x's shape.
     """
-    # A scalar f is the array case with one output and an upstream gradient of 1: one loop to
-    # get right, eval_numerical_gradient_array's.
-    grad = eval_numerical_gradient_array(lambda z: np.asarray(f(z)), x, np.ones(()), h=h)
-    if verbose:
-        for ix in np.ndindex(x.shape):
+    grad = np.empty_like(x)
+    for ix in np.ndindex(x.shape):
+        old = x[ix]
+        x[ix] = old + h
+        fxph = f(x)
+        x[ix] = old - h
+        fxmh = f(x)
+        x[ix] = old
+        grad[ix] = (fxph - fxmh) / (2 * h)
+        if verbose:
             print(ix, grad[ix])
     return grad
 

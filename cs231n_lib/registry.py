@@ -86,7 +86,8 @@ def use(*functions):
     Each function must be named like an exercise of the library (``relu_forward``, ``adam``...).
     A function the student has not written yet (its body still the notebook's
     ``raise NotImplementedError()``) is refused here, with the name of the notebook to write it
-    in, rather than failing later from deep inside a model.
+    in, rather than failing later from deep inside a model; the others are handed over all the
+    same.
     """
     known = exercises()
     for function in functions:
@@ -94,14 +95,21 @@ def use(*functions):
         if name not in known:
             raise ValueError(f"use: the library has no exercise named {name!r}; "
                              f"its exercises are {sorted(known)}")
-        if _is_blank(function):
-            raise NotImplementedError(f"{name} is yours to write in notebook {known[name]}")
+    # The written ones are handed over even when others are not written yet.
+    blank = [f.__name__ for f in functions if _is_blank(f)]
+    for function in functions:
+        name = function.__name__
+        if name in blank:
+            continue
         if name not in _originals:
             _originals[name] = next(getattr(m, name) for m in _library_modules()
                                     if getattr(getattr(m, name, None), "__exercise__", None))
         if function is not _originals[name]:
             function.__replaces__ = _originals[name]
         _replace(name, function)
+    if blank:
+        raise NotImplementedError("; ".join(f"{name} is yours to write in notebook {known[name]}"
+                                            for name in blank))
 
 
 def reset():
