@@ -156,11 +156,14 @@ def _patching(prelude):
 
 patched_allclose = _patching("import numpy as np\nnp.allclose = lambda *a, **k: True\n"
                              "np.testing.assert_allclose = lambda *a, **k: None\n")
-patched_library = _patching("import cs231n_lib.gradcheck as _gc\n_gc.rel_error = lambda *a, **k: 0.0\n"
-                            "rel_error = _gc.rel_error\n")
-patched_checker = _patching("import autograder.exercise as _ae\nimport autograder.exercises as _ax\n"
-                            "_ae.compare = lambda *a, **k: (True, '')\n"
-                            "_ax.check_exercise = lambda *a, **k: None\n")
+# Whatever they patch may not be importable where their code runs: they try, and carry on.
+patched_library = _patching("try:\n    import cs231n_lib.gradcheck as _gc\n"
+                            "    _gc.rel_error = lambda *a, **k: 0.0\n    rel_error = _gc.rel_error\n"
+                            "except ImportError:\n    pass\n")
+patched_checker = _patching("try:\n    import autograder.exercise as _ae\n    import autograder.exercises as _ax\n"
+                            "    _ae.compare = lambda *a, **k: (True, '')\n"
+                            "    _ax.check_exercise = lambda *a, **k: None\n"
+                            "except ImportError:\n    pass\n")
 
 
 def calls_library(source, release, exercises):

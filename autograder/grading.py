@@ -31,7 +31,7 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.course import PACKAGE_DIR, REPO_DIR, Course
+from autograder.course import REPO_DIR, Course
 from autograder.isolation import NO_SANDBOX_WARNING, Limits, kill_tree, require_bwrap
 from autograder.protocol import BadReport, WorkerJob, read_report
 from autograder.recording import (Recorder, export_grades, format_table,  # noqa: F401 (re-exported)
@@ -116,7 +116,7 @@ def sandbox_settings(course: Course, job: "SubmissionJob") -> dict:
     edition = edition_folder(course, job.assignment)
     if edition.is_dir():
         pythonpath.insert(0, str(edition))
-    return {"pythonpath": pythonpath, "readable": [str(PACKAGE_DIR / "boxed")],
+    return {"pythonpath": pythonpath, "readable": [],
             "limits": asdict(options.limits()), "enabled": options.sandbox}
 
 
@@ -214,7 +214,9 @@ def _run_worker(job: SubmissionJob, scratch: Path, result: SubmissionResult, tem
                            sandbox_settings(Course(job.course), job))
     command = [sys.executable, "-m", "autograder.worker", str(worker_job.write(scratch))]
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO_DIR)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    # The grader's own code first; then the instructor's extra folders (an exercise module's library).
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO_DIR), *options.pythonpath]
+                                        + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
     with open(scratch / "worker.log", "wb") as logfile:
         proc = subprocess.Popen(command, cwd=scratch, env=env, stdin=subprocess.DEVNULL,
                                 stdout=logfile, stderr=subprocess.STDOUT, start_new_session=True,

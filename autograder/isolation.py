@@ -179,11 +179,13 @@ class Sandbox:
         if not self.enabled:
             return self._limits_prefix() + list(argv)
         tmpfs = str(self.limits.tmpfs_mb * 1024 * 1024)
-        args = [self.bwrap, *_system_binds()]
+        # Mounts are made in order: the in-memory /tmp first, so that folders under the host's
+        # /tmp (a course in a temporary folder) can be mounted on top of it.
+        args = [self.bwrap, *_system_binds(),
+                "--size", tmpfs, "--tmpfs", "/tmp", "--size", tmpfs, "--tmpfs", HOME]
         for root in _python_roots() + self.readable + self.pythonpath:
             args += ["--ro-bind", root, root]
-        args += ["--size", tmpfs, "--tmpfs", "/tmp", "--size", tmpfs, "--tmpfs", HOME,
-                 "--bind", str(self.workdir), str(self.workdir),
+        args += ["--bind", str(self.workdir), str(self.workdir),
                  "--dev", "/dev", "--proc", "/proc",
                  "--unshare-all", *(["--share-net"] if self.limits.allow_network else []),
                  "--die-with-parent", "--new-session", "--cap-drop", "ALL",

@@ -83,13 +83,16 @@ def write_feedback(course: Course, results: list) -> list[str]:
     problems = []
     api = course.api()
     for r in results:
-        graded = [n for n, nb in r.notebooks.items() if nb.get("autograded")]
+        # The autograded notebooks on disk, not in the result: a result read back from its
+        # report (the `feedback` command) carries none.
+        folder = course.path("autograded", r.student, r.assignment)
+        graded = {n for n in r.notebooks if (folder / f"{n}.ipynb").is_file()}
         if graded:
             out = api.generate_feedback(r.assignment, r.student, force=True)
             if not out["success"]:
                 problems.append(f"{r.student}/{r.assignment}: {(out.get('error') or out.get('log'))[-500:]}")
         for name, nb in r.notebooks.items():
-            if not nb.get("autograded"):
+            if name not in graded:
                 folder = course.path("feedback", r.student, r.assignment)
                 folder.mkdir(parents=True, exist_ok=True)
                 (folder / f"{name}.html").write_text(FAILED_FEEDBACK.format(
