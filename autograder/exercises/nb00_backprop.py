@@ -3,42 +3,17 @@
 import numpy as np
 
 from autograder.exercise import Check, Exercise, Mistake
+from autograder.exercises import notebook_solutions
 from cs231n_lib import gradcheck, layers
 
 NOTEBOOK = "00_backprop"
 
 
 # ---------------------------------------------------------------------------------------------
-# Graph: the reference is the class of the notebook's solution cell.
+# Graph: the reference is the class of the notebook's solution cell, not a copy of it.
 # ---------------------------------------------------------------------------------------------
 
-
-class Graph:
-    """A DAG of layers, run forward in insertion (topological) order and backward in reverse."""
-
-    def __init__(self):
-        self.nodes = []
-
-    def add(self, name, forward, backward, inputs):
-        self.nodes.append((name, forward, backward, list(inputs)))
-        return name
-
-    def forward(self, values):
-        self.values = dict(values)
-        self.caches = {}
-        for name, forward, _, inputs in self.nodes:
-            self.values[name], self.caches[name] = forward(*(self.values[i] for i in inputs))
-        return self.values[self.nodes[-1][0]]
-
-    def backward(self, dout):
-        grads = {self.nodes[-1][0]: dout}
-        for name, _, backward, inputs in reversed(self.nodes):
-            local = backward(grads[name], self.caches[name])
-            if len(inputs) == 1:
-                local = (local,)
-            for i, g in zip(inputs, local):
-                grads[i] = grads[i] + g if i in grads else g
-        return grads
+Graph = notebook_solutions(NOTEBOOK, "Graph")["Graph"]
 
 
 class _GraphOverwrites(Graph):

@@ -10,6 +10,7 @@ using the forward's mask) rather than the mask itself.
 import numpy as np
 
 from autograder.exercise import Check, Exercise, Mistake
+from autograder.exercises import notebook_solutions
 from cs231n_lib import layers, optim
 
 NOTEBOOK = "05_optimisers"
@@ -226,18 +227,9 @@ def _dropout_backward_mistake(kind):
 
 # ---- L2 penalty on a model's weights ----
 
-def l2_regularise(loss, grads, params, reg):
-    """Add 0.5 * reg * sum(W**2) over the weight matrices (keys starting with 'W') to the loss and
-    reg * W to their gradients; biases (and gamma, beta) are not regularised.
-
-    Returns (new_loss, new_grads); ``grads`` is not modified in place.
-    """
-    new_grads = dict(grads)
-    for name, value in params.items():
-        if name.startswith("W"):
-            loss = loss + 0.5 * reg * np.sum(value * value)
-            new_grads[name] = grads[name] + reg * value
-    return loss, new_grads
+# The library has no L2 helper (models add the penalty themselves): the notebook's solution cell
+# is the reference.
+l2_regularise = notebook_solutions(NOTEBOOK, "l2_regularise")["l2_regularise"]
 
 
 def _l2_mistake(kind):

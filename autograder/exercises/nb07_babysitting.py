@@ -1,44 +1,21 @@
 """Notebook 07: the random search in log space (the library has no function for it).
 
-The reference implementations live here. The notebook prescribes how the generator is used
-(all learning rates first, then all regularisation strengths, each with one call of
-``rng.uniform`` on the base-10 exponent), so the sampled values are comparable exactly.
+The references are the notebook's own solution cells (``notebook_solutions``). The notebook
+prescribes how the generator is used (all learning rates first, then all regularisation
+strengths, each with one call of ``rng.uniform`` on the base-10 exponent), so the sampled values
+are comparable exactly.
 """
 
 import numpy as np
 
 from autograder.exercise import Check, Exercise, Mistake
+from autograder.exercises import notebook_solutions
 
 NOTEBOOK = "07_babysitting"
 
-
-def sample_log_uniform(low, high, size, rng):
-    """``size`` values spread uniformly in log10 space between ``low`` and ``high`` (both > 0).
-
-    Draws the exponents with one call ``rng.uniform(log10(low), log10(high), size)`` and returns
-    ``10 ** exponents``, an array of shape (size,).
-    """
-    if not 0 < low < high:
-        raise ValueError(f"need 0 < low < high, got low={low}, high={high}")
-    return 10.0 ** rng.uniform(np.log10(low), np.log10(high), size)
-
-
-def random_search(train_fn, num_trials, lr_range, reg_range, rng):
-    """Random search over (learning rate, regularisation strength), both sampled in log space.
-
-    Draws all ``num_trials`` learning rates with ``sample_log_uniform(*lr_range, num_trials, rng)``,
-    then all regularisation strengths the same way from ``reg_range``, and calls
-    ``train_fn(learning_rate, reg)`` (it returns a validation accuracy) for each pair in order.
-
-    Returns (best, results): ``results`` is a list of dicts with keys ``lr``, ``reg``, ``val_acc``
-    in trial order, ``best`` the one with the highest ``val_acc`` (the first one on ties).
-    """
-    lrs = sample_log_uniform(*lr_range, num_trials, rng)
-    regs = sample_log_uniform(*reg_range, num_trials, rng)
-    results = [{"lr": float(lr), "reg": float(reg), "val_acc": float(train_fn(lr, reg))}
-               for lr, reg in zip(lrs, regs)]
-    best = max(results, key=lambda r: r["val_acc"])
-    return best, results
+_REFERENCE = notebook_solutions(NOTEBOOK, "sample_log_uniform", "random_search")
+sample_log_uniform = _REFERENCE["sample_log_uniform"]
+random_search = _REFERENCE["random_search"]
 
 
 # ---- typical mistakes ----
