@@ -166,7 +166,7 @@ def release_lines(folder: Path) -> dict[str, set[str]]:
     """{file: its normalised lines} for every text file of a release folder (notebooks by cell)."""
     found = {}
     for path in folder.rglob("*"):
-        if not path.is_file() or path.suffix in (".npz", ".png"):
+        if not path.is_file() or path.suffix in (".npz", ".png", ".pyc"):
             continue
         if path.suffix == ".ipynb":
             cells = json.loads(path.read_text())["cells"]
@@ -308,3 +308,24 @@ def test_the_leak_detector_finds_the_reference_itself():
     lines = set().union(*release_lines(LIBRARY_DIR).values())
     for name in marks():
         assert answer_lines(name) and answer_lines(name) <= lines, name
+
+
+def test_a_recompiled_library_function_is_the_stub(editions, tmp_path):
+    """What a submission finds when it copies the library's source instead of calling it."""
+    code = """
+import inspect, textwrap
+import numpy as np
+from cs231n_lib import layers
+source = textwrap.dedent(inspect.getsource(layers.relu_forward))
+namespace = {"exercise": lambda notebook: (lambda f: f), "np": np}
+exec(source, namespace)
+try:
+    namespace["relu_forward"](np.ones(3))
+except NotImplementedError as exc:
+    print(exc)
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=tmp_path, env={"PYTHONPATH": str(editions["01_activations"].path),
+                                               "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "relu_forward is yours to write in notebook 01_activations"
