@@ -329,3 +329,25 @@ except NotImplementedError as exc:
                                                "PATH": "/usr/bin:/bin"})
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "relu_forward is yours to write in notebook 01_activations"
+
+
+def test_all_stubs_edition_stubs_every_exercise(tmp_path):
+    edition = build_edition("07_babysitting", tmp_path / "lib", all_stubs=True)
+    assert edition.stubbed == marks() and not edition.kept
+    assert "0.1.0+07_babysitting.allstubs" in (tmp_path / "lib" / "pyproject.toml").read_text()
+
+
+@pytest.mark.slow
+def test_release_command_writes_the_edition_beside_the_notebook(tmp_path, capsys):
+    from autograder.cli import main
+    from autograder.course import Course
+
+    assert main(["--course", str(tmp_path), "release", "--all-stubs", "07_babysitting"]) == 0
+    course = Course(tmp_path)
+    for root in (None, course.template_root):
+        library = course.edition_path("07_babysitting", root)
+        assert library == Path(root or tmp_path) / "release" / "07_babysitting" / "library"
+        assert (library.parent / "07_babysitting.ipynb").is_file()
+        assert "raise NotImplementedError(\"adam is yours to write in notebook 05_optimisers\")" in (
+            library / "cs231n_lib" / "optim.py").read_text()
+    assert "library:" in capsys.readouterr().out

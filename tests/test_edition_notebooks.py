@@ -126,6 +126,7 @@ def test_completed_notebook_runs_on_the_edition(released, student_python, assign
     done = run(student_python, completed(release_nb, source_nb), tmp_path, "completed.ipynb")
     assert not errors(done)
     reference = run(Path(sys.executable), copy.deepcopy(source_nb), tmp_path, "source.ipynb")
+    assert not errors(reference)
     assert figures(done) == figures(reference) and sum(figures(done)) > 0
 
 
