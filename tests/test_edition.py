@@ -351,3 +351,22 @@ def test_release_command_writes_the_edition_beside_the_notebook(tmp_path, capsys
         assert "raise NotImplementedError(\"adam is yours to write in notebook 05_optimisers\")" in (
             library / "cs231n_lib" / "optim.py").read_text()
     assert "library:" in capsys.readouterr().out
+
+
+def test_use_sees_the_placeholder_among_given_lines(registry):
+    def batchnorm_forward(x, gamma, beta, bn_param):
+        mode = bn_param["mode"]
+        # YOUR CODE HERE
+        raise NotImplementedError()
+        return out, cache  # noqa: F821 (the notebook's given last line)
+
+    def layernorm_forward(x, gamma, beta, ln_param):
+        if x is None:
+            raise NotImplementedError()  # a deliberate branch, not the placeholder
+        return x, None
+
+    with pytest.raises(NotImplementedError, match="batchnorm_forward is yours to write"):
+        registry.use(batchnorm_forward, layernorm_forward)
+    from cs231n_lib import layers
+
+    assert layers.layernorm_forward is layernorm_forward  # the written one is handed over
