@@ -92,7 +92,10 @@ def is_withheld(notebook: str, assignment: str, all_stubs: bool = False) -> bool
 
 def edition_source(source: str, assignment: str, all_stubs: bool = False
                    ) -> tuple[str, dict[str, str], dict[str, str]]:
-    """One module's source in the edition: (text, {stubbed name: notebook}, {kept name: notebook})."""
+    """One module's source in the edition.
+
+    Returns (text, {stubbed name: notebook}, {kept name: notebook}).
+    """
     lines = source.splitlines(keepends=True)
     stubbed, kept = {}, {}
     # Bottom-up, so that the line numbers of the functions still to rewrite stay valid.

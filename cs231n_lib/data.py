@@ -31,8 +31,8 @@ import numpy as np
 # The data files live in data/ beside the package in the repository; a student edition of the
 # library (autograder/edition.py) carries copies inside the package, in data_files/.
 _PACKAGE_DIR = Path(__file__).resolve().parent
-DATA_DIR = next((d for d in (_PACKAGE_DIR / "data_files", _PACKAGE_DIR.parent / "data") if d.is_dir()),
-                _PACKAGE_DIR.parent / "data")
+DATA_DIR = (_PACKAGE_DIR / "data_files" if (_PACKAGE_DIR / "data_files").is_dir()
+            else _PACKAGE_DIR.parent / "data")
 DIGITS_PATH = DATA_DIR / "digits.npz"
 PHOTO_PATH = DATA_DIR / "photo_chelsea.png"  # the photograph of notebook 06 (CC0)
 DIGITS_CLASSES = tuple(str(d) for d in range(10))

@@ -116,7 +116,8 @@ def test_everything_else_is_copied_verbatim(editions):
 
 
 def test_edition_imports_and_stubs_raise_their_message(editions, tmp_path):
-    """The edition of 04 in a clean interpreter: 00-03 work, 04 and later say where to write them."""
+    """The edition of 04 in a clean interpreter: 00-03 work, 04 and later say where to write
+    them."""
     code = """
 import numpy as np
 import cs231n_lib
@@ -126,15 +127,17 @@ assert cs231n_lib.__file__.startswith(%r), cs231n_lib.__file__
 loss, _ = layers.softmax_loss(np.zeros((2, 3)), np.array([0, 1]))
 assert abs(loss - np.log(3)) < 1e-12
 assert load_digits()["X_train"].shape[1:] == (1, 8, 8)
-for call in (lambda: layers.batchnorm_forward(np.ones((2, 3)), np.ones(3), np.zeros(3), {"mode": "train"}),
+x, gamma, beta = np.ones((2, 3)), np.ones(3), np.zeros(3)
+for call in (lambda: layers.batchnorm_forward(x, gamma, beta, {"mode": "train"}),
              lambda: optim.adam(np.ones(2), np.ones(2))):
     try:
         call()
     except NotImplementedError as exc:
         print(exc)
 """ % str(editions["04_batchnorm"].path)
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
-                            env={"PYTHONPATH": str(editions["04_batchnorm"].path), "PATH": "/usr/bin:/bin"})
+    env = {"PYTHONPATH": str(editions["04_batchnorm"].path), "PATH": "/usr/bin:/bin"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
         "batchnorm_forward is yours to write in notebook 04_batchnorm",
