@@ -37,7 +37,7 @@ from autograder.boxed import wire
 from autograder.exercise import Exercise, rng_for
 
 MAX_RESTARTS = 12
-STARTUP_GRACE = 30.0     # starting Python and importing NumPy is not the student's time
+STARTUP_GRACE = 30.0     # starting Python and running the setup cell is not the student's time
 FEEDBACK_CHARS = 200     # any text from the child that can reach the feedback
 CHILD = Path(__file__).resolve().parent / "boxed" / "child.py"
 GAVE_UP = "the checks could not be run (the process kept failing)"
@@ -274,7 +274,9 @@ class _Session:
                     started.append(item)
                 elif not (word == "done" and started and item == started[-1]):
                     raise wire.ProtocolError("a note out of order")
-                self.conn.deadline = time.monotonic() + self.timeout
+                # The setup cell is the course's (imports, data): it gets the start-up's grace.
+                grace = STARTUP_GRACE if (word, item) == ("start", "cell setup") else 0.0
+                self.conn.deadline = time.monotonic() + self.timeout + grace
 
             self.conn = wire.Connection(self.proc.stdout.fileno(), self.proc.stdin.fileno(),
                                         serve=wire.SERVED_BY_GRADER, on_note=on_note)

@@ -150,6 +150,7 @@ class Proxy:
 
     Dunder attributes are never forwarded: Python and NumPy probe objects for ``__array__`` and
     friends, and those probes must stay local (and must not reach into the other side's objects).
+    For the same reason NumPy cannot convert a proxy: ``np.asarray(proxy)`` raises TypeError.
     """
 
     __slots__ = ("_conn", "_id")
@@ -177,6 +178,12 @@ class Proxy:
 
     def __repr__(self) -> str:
         return f"<remote object #{self._id}>"
+
+    def __array__(self, *args, **kwargs):
+        # Without this NumPy would treat a proxy with a length as a nested sequence and explore
+        # it element by element, one request each (a self-similar object: without end). Arrays
+        # travel as data; an object that stayed on the other side is not one.
+        raise TypeError("an object of the other side is not an array of numbers")
 
 
 # ---------------------------------------------------------------------------------------------

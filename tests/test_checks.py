@@ -1,0 +1,282 @@
+"""The checks decided in the grader against a student's code run in a child (autograder/checks.py).
+
+Every test runs the real catalogue (autograder/exercises) through ``run_checks`` with a
+``LocalLauncher`` (the child without bubblewrap), on the solution cells of the source notebooks --
+as they are, or with one cell replaced by what a careless or hostile student would hand in.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from functools import cache
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+
+from autograder.boxed import wire
+from autograder.checks import (LocalLauncher, OutsideResult, judge, run_checks, exercises_for)
+from autograder.restore import grade_id, is_solution, solution_source
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@cache
+def notebook(name: str) -> tuple[str, dict[str, str]]:
+    """The setup cell and the solution cells {grade id: source} of a source notebook."""
+    nb = nbformat.read(REPO / "notebooks" / name / f"{name}.ipynb", as_version=4)
+    setup = next(c.source for c in nb.cells if grade_id(c) == "setup")
+    cells = {grade_id(c): solution_source(c.source) for c in nb.cells
+             if c.cell_type == "code" and is_solution(c) and grade_id(c)}
+    return setup, cells
+
+
+# What notebook 01's solutions need, without the plotting and the data the real setup cell loads:
+# for the tests that restart the child several times.
+LIGHT_SETUP = "import numpy as np\nfrom cs231n_lib import layers"
+
+
+def grade(name: str, replace: dict[str, str] | None = None, only: tuple[str, ...] = (),
+          timeout: float = 10, launcher=None, setup: str | None = None) -> tuple[OutsideResult, dict]:
+    """Run the checks of ``name`` (or of the exercises ``only``) on its solutions, some replaced."""
+    real_setup, cells = notebook(name)
+    setup = real_setup if setup is None else setup
+    cells = {**cells, **(replace or {})}
+    exercises = [ex for ex in exercises_for(name) if not only or ex.name in only]
+    result = run_checks(exercises, setup, list(cells.items()),
+                        launcher or LocalLauncher([REPO], REPO), timeout=timeout)
+    return result, judge(exercises, result)
+
+
+def full_marks(verdict) -> bool:
+    return (verdict.visible_ok and verdict.hidden_passed == verdict.hidden_total
+            and not verdict.zero_reason)
+
+
+def earns_nothing(verdict) -> bool:
+    return not verdict.visible_ok and verdict.hidden_passed == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Correct solutions
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["00_backprop", "01_activations", "05_optimisers", "07_babysitting"])
+def test_the_reference_solutions_pass_every_check(name):
+    """00: a Graph class built from proxies and callbacks, eval_numerical_gradient_array calling
+    the grader's f; 05: config dicts updated by the calls; 07: random_search calling train_fn."""
+    result, verdicts = grade(name)
+    assert result.restarts == 0 and not result.errors and not result.cell_errors
+    assert not result.calls and not result.tampered
+    assert verdicts and all(full_marks(v) for v in verdicts.values()), \
+        {n: v.lines for n, v in verdicts.items() if not full_marks(v)}
+
+
+# ---------------------------------------------------------------------------------------------
+# Wrong and hostile students
+# ---------------------------------------------------------------------------------------------
+CHEAT = '''
+import builtins, gc
+import numpy as np
+
+np.allclose = lambda *a, **k: True
+np.array_equal = lambda *a, **k: True
+builtins.print = lambda *a, **k: None
+try:  # a grader that ran its checks here would now believe anything
+    import autograder.exercise as _exercise
+    from autograder.exercises import catalogue as _catalogue
+    _exercise.compare = lambda *a, **k: (True, "")
+    _exercise.rel_error = lambda *a, **k: 0.0
+    _catalogue()
+    for _o in gc.get_objects():
+        if type(_o).__name__ == "Check":
+            object.__setattr__(_o, "run", lambda ns, rng: {})
+except ImportError:
+    pass
+
+
+def relu_forward(x):
+    return np.ones_like(x), x
+'''
+
+
+def test_patching_numpy_print_or_the_checks_earns_nothing():
+    result, verdicts = grade("01_activations", {"relu_forward": CHEAT},
+                             only=("relu_forward", "relu_backward", "sigmoid_forward"))
+    assert earns_nothing(verdicts["relu_forward"])
+    assert full_marks(verdicts["relu_backward"]) and full_marks(verdicts["sigmoid_forward"])
+    assert np.allclose(0.0, 1.0) is False  # the grader's NumPy is its own
+
+
+@pytest.mark.parametrize("source", [
+    "def relu_forward(x):\n    return layers.relu_forward(x)",
+    "from cs231n_lib.layers import relu_forward",
+    # a reference saved around the wrapper, by reloading the module
+    "import importlib\nfresh = importlib.reload(layers)\n"
+    "def relu_forward(x):\n    return fresh.relu_forward(x)",
+])
+def test_calling_the_library_earns_nothing(source):
+    result, verdicts = grade("01_activations", {"relu_forward": source},
+                             only=("relu_forward", "relu_backward"))
+    assert result.calls == {"relu_forward": ["cs231n_lib.layers.relu_forward"]}
+    assert verdicts["relu_forward"].zero_reason.startswith("your relu_forward calls")
+    assert full_marks(verdicts["relu_backward"])  # relu_forward is only forbidden to itself
+
+
+def test_switching_off_the_watch_earns_nothing():
+    source = ("import sys\ndef relu_forward(x):\n    sys.setprofile(None)\n"
+              "    return np.maximum(x, 0), x")
+    result, verdicts = grade("01_activations", {"relu_forward": source}, only=("relu_forward",))
+    assert result.tampered
+    assert "switched off" in verdicts["relu_forward"].zero_reason
+
+
+def test_a_forward_pass_that_modifies_its_input_is_caught():
+    source = "def relu_forward(x):\n    x[x < 0] = 0\n    return x, x"
+    _, verdicts = grade("01_activations", {"relu_forward": source}, only=("relu_forward",))
+    v = verdicts["relu_forward"]
+    assert not full_marks(v) and "x_unchanged" in " ".join(v.lines)
+    assert any("in place" in hint for hint in v.hints)
+
+
+def test_an_input_left_changed_through_the_graders_callback_is_caught():
+    """eval_numerical_gradient_array calls the grader's f on x; x must be restored afterwards."""
+    source = '''
+def eval_numerical_gradient_array(f, x, df, h=1e-5):
+    grad = np.zeros_like(x)
+    for ix in np.ndindex(x.shape):
+        old = x[ix]
+        x[ix] = old + h
+        pos = np.array(f(x), copy=True)
+        x[ix] = old - h
+        neg = np.array(f(x), copy=True)
+        grad[ix] = np.sum((pos - neg) * df) / (2 * h)
+    return grad
+'''
+    _, verdicts = grade("00_backprop", {"eval_numerical_gradient_array": source},
+                        only=("eval_numerical_gradient_array",))
+    v = verdicts["eval_numerical_gradient_array"]
+    assert earns_nothing(v)
+    assert any("not restored" in hint for hint in v.hints)
+
+
+@pytest.mark.parametrize("source", [
+    "class Liar(float):\n    def __eq__(self, other):\n        return True\n\n"
+    "def relu_forward(x):\n    return [Liar(1)] * len(x), x",
+    "class Anything:\n    def __len__(self):\n        return 4\n"
+    "    def __getitem__(self, i):\n        return self\n\n"
+    "def relu_forward(x):\n    return Anything(), x",
+], ids=["float-subclass", "sequence-of-itself"])
+def test_objects_in_place_of_numbers_earn_nothing(source):
+    result, verdicts = grade("01_activations", {"relu_forward": source}, only=("relu_forward",),
+                             setup=LIGHT_SETUP)
+    assert earns_nothing(verdicts["relu_forward"])
+    assert result.restarts == 0
+
+
+def test_not_implemented_and_undefined():
+    result, verdicts = grade("01_activations", {
+        "relu_forward": "def relu_forward(x):\n    raise NotImplementedError",
+        "sigmoid_forward": "pass"}, only=("relu_forward", "sigmoid_forward"))
+    assert verdicts["relu_forward"].summary == "relu_forward: not implemented yet"
+    assert "sigmoid_forward is not defined" in verdicts["sigmoid_forward"].lines[0]
+
+
+def test_a_cell_that_loops_forever_costs_only_its_exercise():
+    result, verdicts = grade("01_activations", {"sigmoid_forward": "while True:\n    pass"},
+                             only=("sigmoid_forward", "relu_forward"), timeout=2, setup=LIGHT_SETUP)
+    assert result.cell_errors["sigmoid_forward"] == "your sigmoid_forward cell did not finish within 2 s"
+    assert result.restarts == 1
+    assert earns_nothing(verdicts["sigmoid_forward"]) and full_marks(verdicts["relu_forward"])
+
+
+def test_a_cell_that_raises_system_exit_is_one_error():
+    result, verdicts = grade("01_activations", {"sigmoid_forward": "raise SystemExit(3)"},
+                             only=("sigmoid_forward", "relu_forward"))
+    assert result.cell_errors == {"sigmoid_forward": "SystemExit: 3"} and result.restarts == 0
+    assert earns_nothing(verdicts["sigmoid_forward"]) and full_marks(verdicts["relu_forward"])
+
+
+def capped():
+    return LocalLauncher([REPO], REPO, memory_mb=2048)
+
+
+def test_a_cell_that_exhausts_memory_costs_only_its_exercise():
+    result, verdicts = grade("01_activations", {"sigmoid_forward": "hog = np.ones(1 << 34)"},
+                             only=("sigmoid_forward", "relu_forward"), launcher=capped(),
+                             setup=LIGHT_SETUP)
+    assert result.cell_errors["sigmoid_forward"] == \
+        "your sigmoid_forward cell ran out of memory (the memory cap)"
+    assert full_marks(verdicts["relu_forward"])
+
+
+@pytest.mark.parametrize("body,why", [
+    ("return np.ones(1 << 34), None", "ran out of memory (the memory cap)"),
+    ("import os\n    os._exit(3)", "ended the process (exit code 3)"),
+    ("while True:\n        pass", "did not finish within 1 s"),
+    # garbage written straight onto the protocol's pipe
+    ("import os, stat\n    for fd in range(3, 256):\n        try:\n"
+     "            if stat.S_ISFIFO(os.fstat(fd).st_mode):\n"
+     "                os.write(fd, b'not a message at all' * 4)\n"
+     "        except OSError:\n            pass\n    return np.maximum(x, 0), x",
+     "sent something that is not plain data"),
+], ids=["memory", "exit", "hang", "garbage"])
+def test_a_check_that_breaks_the_child_fails_alone(body, why):
+    source = f"def relu_forward(x):\n    {body}"
+    result, verdicts = grade("01_activations", {"relu_forward": source},
+                             only=("relu_forward", "sigmoid_forward"), timeout=1, launcher=capped(),
+                             setup=LIGHT_SETUP)
+    checks = [k for k in result.errors if k.startswith("relu_forward/")]
+    assert len(checks) == 4 and all(result.errors[k] == why for k in checks), result.errors
+    assert result.restarts == 4  # the child is started again for each next check
+    assert earns_nothing(verdicts["relu_forward"]) and full_marks(verdicts["sigmoid_forward"])
+
+
+def test_judge_and_verdict_are_still_importable_from_the_preprocessors():
+    from autograder import checks, preprocessors
+
+    assert preprocessors.judge is checks.judge and preprocessors.Verdict is checks.Verdict
+
+
+# ---------------------------------------------------------------------------------------------
+# The child on its own
+# ---------------------------------------------------------------------------------------------
+@pytest.fixture
+def child():
+    launcher = LocalLauncher([REPO], REPO)
+    proc = launcher.start()
+    conn = wire.Connection(proc.stdout.fileno(), proc.stdin.fileno(), timeout=30)
+    yield conn
+    launcher.stop(proc)
+
+
+def job(setup: str, cells=()) -> dict:
+    return {"setup": setup, "cells": [list(c) for c in cells], "skip": [], "forbidden": {}}
+
+
+def test_the_child_imports_nothing_of_the_grader_and_prints_go_nowhere(child):
+    setup = ("import os, sys\nprint('x' * 100000)\nos.write(1, b'noise')\nos.write(2, b'noise')\n"
+             "sys.stderr.write('more')\n"
+             "leaked = sorted(m for m in sys.modules if m.split('.')[0] == 'autograder')")
+    notes = []
+    child.on_note = notes.append
+    assert child.request("job", job(setup, [("f", "def f(x):\n    return x + 1")])) == {"cells": {}}
+    assert notes == ["start cell setup", "done cell setup", "start cell f", "done cell f"]
+    assert child.request("get", "leaked") == []
+    assert child.request("get", "f")(np.arange(3)).tolist() == [1, 2, 3]
+
+
+def test_rpc_round_trip_overhead(child):
+    """1000 calls of a tiny function in the child: the cost of one request and its answer."""
+    child.request("job", job("def tiny(x):\n    return x"))
+    tiny = child.request("get", "tiny")
+    tiny(0)
+    start = time.perf_counter()
+    for i in range(1000):
+        assert tiny(i) == i
+    per_call = (time.perf_counter() - start) / 1000
+    print(f"RPC round trip: {per_call * 1e6:.0f} us per call")
+    assert per_call < 0.005
