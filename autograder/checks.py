@@ -143,7 +143,12 @@ class LocalLauncher:
                                 cwd=self.cwd, env=env, start_new_session=True, preexec_fn=limit)
 
     def stop(self, proc: subprocess.Popen) -> None:
-        kill_tree(proc.pid)
+        if proc.poll() is None:  # not yet reaped, so its pid cannot belong to another process
+            kill_tree(proc.pid)
+        try:  # what it started in its session, even after it has gone
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
         for pipe in (proc.stdin, proc.stdout):
             if pipe is not None:
                 pipe.close()
@@ -238,9 +243,32 @@ def plain_outputs(outputs) -> dict:
 # ---------------------------------------------------------------------------------------------
 # Running the checks
 # ---------------------------------------------------------------------------------------------
+def _no_notes(text: str) -> None:
+    raise wire.ProtocolError("a note after the job")
+
+
 def _describe(item: str) -> str:
     kind, _, name = item.partition(" ")
     return f"your {name} cell" if kind == "cell" else f"check {name}"
+
+
+def exit_code(proc: subprocess.Popen, wait: float = 2.0) -> int | None:
+    """How ``proc`` ended (negative: the signal), or None if it is still running after ``wait`` s.
+
+    The process is left unreaped (``WNOWAIT``): until the launcher stops it, its pid stays its
+    own, so killing what it started can never hit an unrelated process that reused the number.
+    """
+    until = time.monotonic() + wait
+    while True:
+        try:
+            info = os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:  # already reaped
+            return proc.returncode
+        if info is not None and info.si_pid == proc.pid:
+            return info.si_status if info.si_code == os.CLD_EXITED else -info.si_status
+        if time.monotonic() > until:
+            return None
+        time.sleep(0.01)
 
 
 class _Session:
@@ -293,6 +321,7 @@ class _Session:
                 self.result.restarts += 1
                 continue
             self.result.cell_errors = {_text(k, 100): _text(v) for k, v in cells.items()}
+            self.conn.on_note = _no_notes
             return True
         return False
 
@@ -306,9 +335,8 @@ class _Session:
         if isinstance(exc, wire.DeadlineExceeded):
             return f"did not finish within {self.timeout:g} s"
         if isinstance(exc, wire.ConnectionLost):
-            try:
-                code = self.proc.wait(timeout=2)
-            except subprocess.TimeoutExpired:  # closed its pipes but lives on
+            code = exit_code(self.proc)
+            if code is None:  # closed its pipes but lives on
                 self.launcher.stop(self.proc)
                 code = self.proc.returncode
             if code == wire.MEMORY_EXIT:

@@ -494,3 +494,13 @@ def test_a_closed_pipe_is_connection_lost(hostile):
     hostile.c_write = os.open(os.devnull, os.O_WRONLY)  # so that close() has something to close
     with pytest.raises(ConnectionLost):
         hostile.grader.request("get", "x")
+
+
+def test_a_note_the_listener_refuses_breaks_the_connection(hostile):
+    def refuse(text):
+        raise ProtocolError(f"unexpected note {text!r}")
+
+    hostile.grader.on_note = refuse
+    with pytest.raises(ProtocolError, match="unexpected note"):
+        hostile.answer(hostile.frame({"t": "note", "text": "start cell x"}))
+    assert isinstance(hostile.grader.broken, ProtocolError)

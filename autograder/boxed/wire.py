@@ -510,7 +510,10 @@ class Connection:
                 self._serve(body, dec)
             elif kind == "note":
                 if self.on_note is not None:
-                    self.on_note(body["text"])
+                    try:
+                        self.on_note(body["text"])
+                    except WireError as exc:  # the listener refused it: so does the connection
+                        raise self._break(exc)
             elif kind == "ok":
                 try:
                     value = dec.value(body["value"])
