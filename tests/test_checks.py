@@ -235,6 +235,16 @@ def test_a_check_that_breaks_the_child_fails_alone(body, why):
     assert earns_nothing(verdicts["relu_forward"]) and full_marks(verdicts["sigmoid_forward"])
 
 
+def test_a_child_flooding_the_graders_callback_is_stopped_at_the_deadline():
+    source = ("def eval_numerical_gradient_array(f, x, df, h=1e-5):\n"
+              "    while True:\n        f(x)")
+    start = time.monotonic()
+    result, verdicts = grade("00_backprop", {"eval_numerical_gradient_array": source},
+                             only=("eval_numerical_gradient_array",), timeout=1, setup=LIGHT_SETUP)
+    assert set(result.errors.values()) == {"did not finish within 1 s"}
+    assert time.monotonic() - start < 20
+
+
 def test_judge_and_verdict_are_still_importable_from_the_preprocessors():
     from autograder import checks, preprocessors
 

@@ -553,9 +553,9 @@ class Connection:
                 value, back = self._builtin(op, args), None
             else:
                 raise PermissionError(f"{op[:40]!r} is not served here")
-        except WireError:
-            raise
-        except self.catch as exc:
+        except BaseException as exc:
+            if (isinstance(exc, WireError) and self.broken is not None) or not isinstance(exc, self.catch):
+                raise  # this connection failed (not a student's imitation of it), or Ctrl-C
             if isinstance(exc, MemoryError) and self.memory_exit is not None:
                 os._exit(self.memory_exit)
             self._send({"t": "err", "type": type(exc).__name__[:TYPE_CHARS],
