@@ -27,9 +27,8 @@ Feedback (``GenerateFeedback.preprocessors``):
 from __future__ import annotations
 
 import json
-import os
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
@@ -39,7 +38,7 @@ from traitlets import Dict, Float, Int, List, Unicode
 
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 
-from autograder.checks import judge, Verdict  # noqa: F401  (moved there; re-exported)
+from autograder.checks import Verdict, judge
 from autograder.restore import grade_id, is_solution
 
 HIDDEN_BEGIN = "BEGIN HIDDEN TESTS"

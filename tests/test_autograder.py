@@ -25,7 +25,7 @@ from grading_fixture import HIDDEN_LINES, write_fixture
 
 from autograder import classroom
 from autograder.course import Course
-from autograder.sandbox import exercises_for
+from autograder.checks import exercises_for
 
 pytestmark = pytest.mark.slow
 

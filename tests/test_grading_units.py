@@ -12,7 +12,7 @@ from grading_fixture import toy_notebook, write_fixture
 from autograder import classroom
 from autograder.preprocessors import HideHiddenTests, judge
 from autograder.restore import NotANotebook, read_submission, rebuild, solution_source
-from autograder.sandbox import exercises_for, run_outside
+from autograder.checks import LocalLauncher, exercises_for, run_checks
 
 
 def release_of(source):
@@ -117,13 +117,11 @@ def toy_lib(tmp_path_factory):
 
 def outside(toy_lib, double_src, square_src="def square(x):\n    return np.asarray(x, dtype=float) ** 2",
             timeout=5):
-    import os
-
-    env = dict(os.environ, PYTHONPATH=toy_lib["pythonpath"][0] + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    result = run_outside("toy", "import numpy as np\nimport toylib",
-                         [("double", textwrap.dedent(double_src)), ("square", square_src)],
-                         toy_lib["exercise_modules"], timeout=timeout, env=env)
-    return result, judge(exercises_for("toy", toy_lib["exercise_modules"]), result)
+    exercises = exercises_for("toy", toy_lib["exercise_modules"])
+    result = run_checks(exercises, "import numpy as np\nimport toylib",
+                        [("double", textwrap.dedent(double_src)), ("square", square_src)],
+                        LocalLauncher(pythonpath=toy_lib["pythonpath"]), timeout=timeout)
+    return result, judge(exercises, result)
 
 
 def test_correct_definitions_pass_every_check(toy_lib):
