@@ -149,6 +149,7 @@ class Sandbox:
             "MPLCONFIGDIR": str(self.workdir / "matplotlib"),
             # One BLAS thread per process: submissions are graded side by side, one per core.
             "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+            "CS231N_NUM_THREADS": "1",
         }
         # These select the BLAS kernel: the same numbers inside as outside.
         for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):

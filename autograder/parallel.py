@@ -39,16 +39,12 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
+from cs231n_lib.conv_blocks import available_cores  # noqa: F401  (defined once, there)
+
 Job = Any
 Result = Any
 
 
-def available_cores() -> int:
-    """The cores this process may run on (the affinity mask, not the machine's total)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
 
 
 @dataclass

@@ -194,7 +194,7 @@ def main(argv=None):
     from . import conv_blocks
     threads = args.threads or conv_blocks.workers()
     if args.threads:
-        conv_blocks.workers = lambda: args.threads
+        conv_blocks.set_num_threads(args.threads)
         try:
             from threadpoolctl import threadpool_limits
             threadpool_limits(args.threads, user_api="blas")
