@@ -85,7 +85,7 @@ def test_max_pool_against_torch(rng, torch):
 
 
 def test_blocks_on_threads_leave_blas_threads_as_they_were(rng, monkeypatch):
-    threadpoolctl = pytest.importorskip("threadpoolctl")
+    import threadpoolctl
     from cs231n_lib import conv_blocks
     monkeypatch.setattr(conv_blocks, "workers", lambda: 2)
     monkeypatch.setattr(conv_blocks, "SPLIT_BYTES", 0)

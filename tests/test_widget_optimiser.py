@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-pytest.importorskip("ipywidgets")
+import ipywidgets  # noqa: F401,E402
 
 from cs231n_lib import optim  # noqa: E402
 from cs231n_lib.widgets import optimiser_explorer  # noqa: E402

@@ -7,7 +7,7 @@ the data drawn in its single, persistent figure change the way the lectures say 
 import numpy as np
 import pytest
 
-ipywidgets = pytest.importorskip("ipywidgets")
+import ipywidgets  # noqa: E402
 
 from cs231n_lib.widgets import init_explorer, saturation_explorer  # noqa: E402
 from cs231n_lib.widgets.saturation import activation_and_gradient, saturated_fraction  # noqa: E402
