@@ -25,7 +25,6 @@ repairs what did, and reports it.
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import re

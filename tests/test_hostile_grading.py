@@ -200,14 +200,16 @@ def table_scores(stdout: str) -> dict:
     return found
 
 
-def hand_in_class(course: Course, attacks, scope, honest_only=False) -> None:
+def hand_in_class(course: Course, attacks, scope, honest_only=False) -> dict:
+    """Hand in the class; {student: the lines it wrote} (its own code may show in its feedback)."""
     source, release = classroom.read_pair(course, hc.ASSIGNMENT)
-    for name, build in hc.HONEST.items():
-        classroom.hand_in(course, name, hc.ASSIGNMENT, build(source, release))
+    notebooks = {name: build(source, release) for name, build in hc.HONEST.items()}
     if not honest_only:
-        for attack in attacks:
-            classroom.hand_in(course, attack.name, hc.ASSIGNMENT,
-                              hc.build_attacker(attack, source, release, scope))
+        notebooks.update({a.name: hc.build_attacker(a, source, release, scope) for a in attacks})
+    for name, nb in notebooks.items():
+        classroom.hand_in(course, name, hc.ASSIGNMENT, nb)
+    return {name: {_norm(line) for c in nb.cells for line in c.source.splitlines()}
+            for name, nb in notebooks.items()}
 
 
 @pytest.fixture(scope="module")
@@ -242,7 +244,7 @@ def hostile(tmp_path_factory):
         # 2. the whole class
         course = Course(root / "class" / "course", REPO_DIR / "notebooks")
         course.release([hc.ASSIGNMENT])
-        hand_in_class(course, attacks, scope)
+        data["own"] = hand_in_class(course, attacks, scope)
         trees = [course.root / t for t in ("source", "release", "submitted")]
         before["course"] = tree_state(*trees)
         data["course"] = course
@@ -394,18 +396,6 @@ def _number_tokens(text: str) -> set[str]:
     return found
 
 
-def _own_lines(course_root: Path, student: str) -> set[str]:
-    """What the student wrote: its own code may show in its own feedback."""
-    path = course_root / "submitted" / student / hc.ASSIGNMENT / f"{hc.ASSIGNMENT}.ipynb"
-    if not path.exists():
-        return set()
-    try:
-        nb = nbformat.read(path, as_version=4)
-    except Exception:
-        return set()
-    return {_norm(line) for c in nb.cells for line in c.source.splitlines()}
-
-
 # ---------------------------------------------------------------------------------------------
 # The tests
 # ---------------------------------------------------------------------------------------------
@@ -482,13 +472,12 @@ def test_there_is_feedback_for_every_student(hostile):
 def test_no_feedback_leaks_secrets_checks_expected_values_or_solutions(hostile):
     secret = hostile["secret"]
     hidden, solutions, tokens = _hidden_check_lines(), _solution_lines(), _expected_tokens()
-    course_root = hostile["course"].root
     leaks = {}
     for run, path in _feedback_files(hostile):
         raw = path.read_text(errors="replace")
         text = _norm(html.unescape(raw))
         student = path.parts[-3]
-        own = _own_lines(course_root, student) | _own_lines(hostile["root"] / "alone" / "course", student)
+        own = hostile["own"].get(student, set())
         found = []
         if secret in raw or secret in text:
             found.append("the environment secret")
