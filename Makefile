@@ -7,7 +7,7 @@ PORT    ?= 8888
 PYTEST_ARGS ?=
 LAB_ARGS ?=
 
-.PHONY: lab test venv torch bench release grade demo bench-grade clean clean-course
+.PHONY: lab hub test venv torch bench release grade demo bench-grade clean clean-course
 
 # The venv is rebuilt only when the dependency list changes, so both commands are quick after the first run.
 $(STAMP): pyproject.toml
@@ -25,6 +25,13 @@ torch: $(STAMP)
 # jupyter/lab.py is the one place that knows how the course's JupyterLab starts (the browser test uses it too).
 lab: $(STAMP)
 	$(BIN)/python jupyter/lab.py --port=$(PORT) $(LAB_ARGS)
+
+# The course on a real JupyterHub at http://127.0.0.1:$(HUB_PORT)/ (as root: it creates the accounts,
+# the users' venv under /opt/cs231n-hub, the exchange under /srv/cs231n-hub). hub/setup.py says what.
+HUB_PORT ?= 8000
+HUB_ARGS ?=
+hub:
+	python3 hub/run.py --port=$(HUB_PORT) $(HUB_ARGS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

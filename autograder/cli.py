@@ -1,10 +1,13 @@
 """``python -m autograder [--course DIR] {release,grade,feedback,export,demo,validate}``.
 
 * ``release [A...]``  student versions of ``notebooks/<A>/`` into ``DIR/release/`` (nbgrader
-  generate_assignment; every assignment with a notebook when none is named);
+  generate_assignment; every assignment with a notebook when none is named), and into the
+  exchange when ``DIR/course.toml`` names one (a course on the hub);
 * ``grade [A...]``    every submission under ``DIR/submitted/<student>/<A>/``: autograde, feedback
   into ``DIR/feedback/``, ``DIR/grades.csv`` (nbgrader export), and a per-student table;
-* ``feedback [A...]`` / ``export``: those two steps on their own;
+* ``feedback [A...]`` / ``export``: those two steps on their own (``feedback --release`` also
+  puts the feedback in the exchange; ``export`` also writes ``DIR/exports/``, exports.py);
+* ``collect [A...]``  the submissions in nbgrader's exchange into ``DIR/submitted/`` (exchange.py);
 * ``demo [A...]``     release, hand in a correct, a blank and a partly wrong student, grade;
 * ``validate NB``     the student's check: nbgrader's Validator, with plain words about hidden checks.
 
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import re
 import sys
 import time
@@ -49,7 +53,8 @@ def _grade(course: Course, assignments, args) -> int:
         print(f"WARNING: {NO_SANDBOX_WARNING}", file=sys.stderr)
     start = time.monotonic()
     with _executor(args) as executor:
-        results = grade_class(course, assignments or None, _options(args), executor)
+        results = grade_class(course, assignments or None, _options(args), executor,
+                              students=getattr(args, "student", None) or None)
     print(format_table(results))
     elapsed = time.monotonic() - start
     print(f"\n{len(results)} submission(s) graded in {elapsed:.1f} s; feedback in "
@@ -91,8 +96,9 @@ def validate(path: str) -> int:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m autograder", description="Release, grade and give feedback on the course's notebooks with nbgrader.")
-    parser.add_argument("--course", default=str(DEFAULT_ROOT),
-                        help="course folder (default: %(default)s)")
+    # The hub sets AUTOGRADER_COURSE in the instructor's server, so its terminals need no --course.
+    parser.add_argument("--course", default=os.environ.get("AUTOGRADER_COURSE", str(DEFAULT_ROOT)),
+                        help="course folder (default: $AUTOGRADER_COURSE, else %(default)s)")
     parser.add_argument("--notebooks", default=None, help="source notebooks folder (default: notebooks/)")
     parser.add_argument("--db-url", default=None, help="gradebook SQLAlchemy URL (default: SQLite in the course)")
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -104,6 +110,14 @@ def main(argv=None) -> int:
             p.add_argument("--all-stubs", action="store_true",
                            help="every exercise of the library a stub in every edition "
                                 "(default: only those of the assignment and later ones)")
+        if name in ("grade", "feedback"):
+            p.add_argument("--student", action="append", default=[], metavar="ID",
+                           help="only this student (repeatable); the others' grades, reports "
+                                "and feedback are left as they are")
+        if name == "feedback":
+            p.add_argument("--release", action="store_true",
+                           help="also release the feedback to the students through nbgrader's "
+                                "exchange (they fetch it in the Assignments tab)")
         if name in ("grade", "demo"):
             p.add_argument("--timeout", type=int, default=30, help="seconds per cell (default 30)")
             p.add_argument("--submission-timeout", type=float, default=900,
@@ -124,6 +138,9 @@ def main(argv=None) -> int:
             p.add_argument("--scheduler", default=None,
                            help="Dask scheduler address or file ('local' for a local cluster)")
     sub.add_parser("export")
+    p = sub.add_parser("collect", help="the latest submission of every student from the exchange "
+                                       "into DIR/submitted/ (with its timestamp)")
+    p.add_argument("assignments", nargs="*", help="default: every released assignment")
     # -- bench (engineer SCALE, autograder/bench.py) --------------------------------------------
     p = sub.add_parser("bench", help="grade a generated class serially and on all workers; "
                                      "print the throughput and where the time goes")
@@ -153,22 +170,48 @@ def _run(course: Course, args) -> int:
     if args.command == "validate":
         return validate(args.notebook)
     if args.command == "release":
-        for a in course.release(args.assignments or None, all_stubs=args.all_stubs):
+        released = course.release(args.assignments or None, all_stubs=args.all_stubs)
+        for a in released:
             print(f"released {a} -> {course.root / 'release' / a} (library: {course.edition_path(a)})")
+        from autograder.deadlines import load_settings
+
+        settings = load_settings(course.root)
+        if settings.exchange:
+            from autograder.exchange import publish
+
+            publish(course, released)
+            print(f"published to the exchange {settings.exchange} (course {settings.course_id}): "
+                  f"{', '.join(released)}")
+        return 0
+    if args.command == "collect":
+        from autograder.exchange import collect
+
+        found = collect(course, args.assignments or course.released())
+        for student, assignment, stamp in found:
+            print(f"{assignment}  {student}  submitted {stamp}")
+        print(f"{len(found)} submission(s) in {course.root / 'submitted'}")
         return 0
     if args.command == "grade":
         return _grade(course, args.assignments, args)
     if args.command == "feedback":
         from autograder.grading import load_results, write_feedback
 
-        problems = write_feedback(course, load_results(course, args.assignments or None))
+        results = [r for r in load_results(course, args.assignments or None)
+                   if not args.student or r.student in args.student]
+        problems = write_feedback(course, results)
         print("\n".join(problems) or f"feedback in {course.root / 'feedback'}")
+        if args.release and not problems:
+            from autograder.exchange import release_feedback
+
+            release_feedback(course, [(r.student, r.assignment) for r in results])
+            print(f"feedback released to {len(results)} submission(s) through the exchange")
         return 1 if problems else 0
     if args.command == "export":
         from autograder.grading import export_grades, format_table, load_results
 
         print(format_table(load_results(course)))
-        print(f"grades in {export_grades(course)}")
+        print(f"grades in {export_grades(course)}; per assignment and for Canvas in "
+              f"{course.root / 'exports'}")
         return 0
     if args.command == "bench":
         from autograder.bench import run

@@ -123,6 +123,10 @@ class Course:
 
         c = base_config(self.root, self.db_url)
         c.GenerateFeedback.preprocessors = feedback_preprocessors()
+        # The course's late-penalty rule for nbgrader's own autograde too (deadlines.py).
+        from autograder.deadlines import load_settings, plugin_config
+
+        plugin_config(c, load_settings(self.root))
         return c
 
     def api(self, config: Config | None = None, root: Path | None = None):

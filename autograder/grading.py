@@ -83,6 +83,8 @@ class SubmissionResult:
     notebooks: dict[str, dict] = field(default_factory=dict)
     timestamp: str | None = None
     seconds: float = 0.0
+    late_penalty: float = 0.0        # points off for lateness (recording.Recorder, deadlines.py)
+    seconds_late: float = 0.0        # after the due date, the student's extension included
 
     def summary(self) -> dict:
         data = asdict(self)

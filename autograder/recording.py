@@ -15,6 +15,7 @@ import warnings
 from pathlib import Path
 
 from autograder.course import Course
+from autograder.deadlines import load_settings, record_lateness
 
 # ---------------------------------------------------------------------------------------------
 # The single writer
@@ -47,7 +48,13 @@ class Recorder:
                 for cid, text in nb["comments"].items():
                     comment = gb.find_comment(cid, name, result.assignment, result.student)
                     comment.auto_comment = text
+            # Due date, extension and late penalty from course.toml, nbgrader's way (deadlines.py).
+            lateness = record_lateness(gb, load_settings(course.root), result.assignment,
+                                       result.student)
             gb.db.commit()
+        result.late_penalty, result.seconds_late = lateness.penalty, lateness.seconds_late
+        if lateness.note():
+            result.reason = "; ".join(filter(None, [lateness.note(), result.reason]))
         folder = course.path("autograded", result.student, result.assignment)
         feedback = course.path("feedback", result.student, result.assignment)
         for path in (folder, feedback):
@@ -102,12 +109,16 @@ def write_feedback(course: Course, results: list) -> list[str]:
 
 
 def export_grades(course: Course) -> Path:
-    """nbgrader's CSV export of the whole gradebook to ``<course>/grades.csv``."""
+    """nbgrader's CSV export of the whole gradebook to ``<course>/grades.csv``, and beside it
+    one CSV per assignment and Canvas's import file in ``<course>/exports/`` (exports.py)."""
     from nbgrader.plugins import CsvExportPlugin
+
+    from autograder.exports import export_all
 
     dest = course.root / "grades.csv"
     with course.gradebook() as gb:
         CsvExportPlugin(to=str(dest)).export(gb)
+    export_all(course)
     return dest
 
 
