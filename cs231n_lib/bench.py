@@ -3,9 +3,12 @@
 For four layers (A-D below) and two dtypes it prints forward and backward time, GFLOP/s,
 the share of the matmul peak measured in the same run, the speed-up over the naive loops
 (timed on a few images and scaled to the batch) and, when PyTorch is importable, the ratio
-of our time to PyTorch's. All candidates are timed round-robin, so a busy machine slows
-them alike, each timed call right after untimed ones of the same candidate (see
-_round_robin), and each figure is the median of --repeat runs.
+of our time to PyTorch's. For the layers on the GEMM path a second table shows what bounds
+them: the bytes each pass moves and the flops of its multiplies, at the copy bandwidth and
+the matmul peak measured in the same run, beside the time the pass took. All candidates
+are timed round-robin, so a busy machine slows them alike, each timed call right after
+untimed ones of the same candidate (see _round_robin), and each figure is the median of
+--repeat runs.
 
 OpenBLAS reads OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE when it loads; set to a smaller core
 or cache than the machine has, they roughly halve matmul speed. The bench reports them,
@@ -122,6 +125,45 @@ def matmul_peak(dtype, repeat, n=1024):
     return 2 * n**3 / t / 1e9
 
 
+COPY_BYTES = 16 * 2**20  # as large as a pass's arrays: beyond the caches of one core
+
+
+def copy_bandwidth(threads, repeat):
+    """GB/s of np.copyto, reads plus writes, on `threads` threads side by side (each its
+    own share of COPY_BYTES), the fastest of `repeat` runs, as for the matmul peak."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import numpy as np
+    parts = [(np.ones(COPY_BYTES // 8 // threads), np.empty(COPY_BYTES // 8 // threads))
+             for _ in range(threads)]
+    with ThreadPoolExecutor(threads) as pool:
+        def copy():
+            list(pool.map(lambda ab: np.copyto(ab[1], ab[0]), parts))
+        t = _round_robin({"copy": copy}, repeat)["copy"].min()
+    return 2 * COPY_BYTES / t / 1e9
+
+
+def traffic_rows(rows, bandwidth, peak):
+    """The second table: for each GEMM-path row, each pass's bytes and flops, the time
+    they take at the copy bandwidth and at the matmul peak, and the time measured."""
+    from .conv_gemm import traffic
+    lines = []
+    for r in rows:
+        if r["method"] != "gemm":
+            continue
+        N, C, H, W, F, HH, WW, s, p = LAYERS[r["layer"]]
+        itemsize = 4 if r["dtype"] == "float32" else 8
+        for name, (nbytes, flops) in traffic((N, C, H, W), (F, C, HH, WW), s, p,
+                                             itemsize).items():
+            t_copy = nbytes / bandwidth / 1e6
+            t_mm = flops / peak / 1e6
+            t = r[f"{name}_ms"]
+            lines.append(f"{r['layer'] + ' ':<5} {r['dtype']:<7} {name:<4} {nbytes / 1e6:8.1f} "
+                         f"{flops / 1e6:7.1f} {t_copy:8.2f} {t_mm:8.2f} {t_copy + t_mm:8.2f} "
+                         f"{t:8.2f} {t / (t_copy + t_mm):6.1f}")
+    return lines
+
+
 def bench_layer(name, dtype, args, torch):
     import numpy as np
 
@@ -236,6 +278,10 @@ def main(argv=None):
     except OSError:
         pass
 
+    bandwidth = copy_bandwidth(threads, args.repeat)
+    print(f"copy bandwidth {bandwidth:.1f} GB/s (np.copyto of {COPY_BYTES >> 20} MiB on "
+          f"{threads} thread(s), reads + writes, fastest run)")
+
     dtypes = [getattr(np, d.strip()) for d in args.dtypes.split(",") if d.strip()]
     header = (f"{'layer':<5} {'dtype':<7} {'method':<8} {'fwd ms':>7} {'bwd ms':>7} "
               f"{'fwd GF/s':>8} {'%peak':>6} {'f+b GF/s':>8} {'%peak':>6} {'x naive':>8}")
@@ -261,6 +307,13 @@ def main(argv=None):
                 line += (f" {r['torch_fwd_ms']:8.2f} {r['torch_fwd_bwd_ms']:9.2f} "
                          f"{r['fwd_vs_torch']:7.2f} {r['fwd_bwd_vs_torch']:9.2f}")
             print(line, flush=True)
+        bound = traffic_rows(rows, bandwidth, peak)
+        if bound:
+            print(f"\n{np.dtype(dtype).name}, GEMM path: what each pass has to move and multiply")
+            print(f"{'layer':<5} {'dtype':<7} {'pass':<4} {'MB moved':>8} {'MFLOP':>7} "
+                  f"{'copy ms':>8} {'mm ms':>8} {'sum ms':>8} {'ms':>8} {'x sum':>6}")
+            for line in bound:
+                print(line, flush=True)
     print("\nlayers: " + "; ".join(
         f"{k}: N{v[0]} C{v[1]} {v[2]}x{v[3]} F{v[4]} {v[5]}x{v[6]} stride {v[7]} pad {v[8]}"
         for k, v in LAYERS.items()))
@@ -269,6 +322,12 @@ def main(argv=None):
               "x naive: naive loops' time / ours (forward + backward)")
     if torch is not None:
         legend += "; f/torch, f+b/torch: our time / PyTorch's (below 1 means faster)"
+    legend += ("\nMB moved: every array each step of the pass reads or writes, counted once "
+               "(cs231n_lib.conv_gemm.traffic; BLAS's own packing copies come on top); "
+               "MFLOP: its matrix multiplies, cropped positions included; copy ms, mm ms: "
+               "those at the copy bandwidth and at the matmul peak; sum ms: both added (copies "
+               "and multiplies could overlap, so this algorithm's floor lies between the "
+               "larger and the sum); ms: measured; x sum: ms / sum ms")
     print(legend)
 
 

@@ -1,38 +1,44 @@
-"""Convolution as matrix multiplies, one per image (any kernel, any stride).
+"""Convolution as one matrix multiply per block of images (any kernel, any stride).
 
-im2col: for each image, copy every receptive field into a column of a matrix
-cols (C*HH*WW, positions); then out[n] = w.reshape(F, -1) @ cols[n] is the whole
-convolution of image n. A row of ones appended to cols carries the bias through the same
-multiply, and in the backward pass gives db as a by-product of dw.
+im2col: copy every receptive field into a column of a matrix cols (C*HH*WW, positions);
+then out = w.reshape(F, -1) @ cols is the whole convolution. A row of ones appended to
+cols carries the bias through the same multiply, and in the backward pass gives db as
+a by-product of dw.
 
 Strides s > 1 are turned into stride 1 first (space to depth): split the padded input
 into its s*s phases xp[:, :, a::s, b::s] and the kernel likewise; a stride-s convolution
 is then a stride-1 convolution of the Cs = C*s*s phase channels with kh x kw =
 ceil(HH/s) x ceil(WW/s) kernels. Where a phase kernel has no tap (HH or WW not a multiple
-of s: 11 of the 36 taps of a 5x5 stride-2 kernel) its column is dropped rather than
+of s: 11 of the 36 taps of a 5x5 stride-2 kernel) its row of cols is dropped rather than
 multiplied by zero, which spares 30% of the copies and multiplies for bench layer D.
 
-Full rows. NumPy pays a fixed cost for every contiguous run it copies (~10 ns) or adds
-(~100 ns), and a window row is only W_out numbers long. So the output is computed on the
-full width Ws of the (padded phase) image: for kernel offset (kh, kw), output position
-p = i*Ws + j of a channel reads input p + kh*Ws + kw, i.e. the window is the flattened
-channel shifted by one number. The Ws - W_out extra outputs per row mix the end of one
-row with the start of the next; they are cropped off (forward) or given zero gradient
-(backward). Then:
-- rows of cols are ordered (kh, kw, channel) and are P = Hb*Ws long (a whole channel),
-  of which the multiplies use the first L = H_out*Ws; so the rows of consecutive
-  channels seen through one offset are ONE contiguous copy of the flattened phase
-  images, shifted by kh*Ws + kw;
-- col2im is likewise one contiguous add per such run and image, instead of one add per
-  row of every window (5-6x slower in a micro-benchmark).
-The crop costs one short copy per output row and filter, F*H_out runs per image, against
-K*H_out saved in the im2col copy. So the forward pass uses full rows only when K > F (few
-channels, big or strided kernels, like bench layer D); otherwise cols holds the exact
-(H_out, W_out) windows and the multiply writes the output in place. The backward pass
-always adds back in full rows.
+Shifted copies instead of windows. NumPy pays a fixed cost for every contiguous run it
+copies (~10 ns) or adds (~100 ns), and a window row is only W_out numbers long. So the
+padded phase images are stored channel by channel, and within a channel image after
+image: buf (Cs, n, Hs, Ws), flattened. Output position p = i*Ws + j of an image reads,
+through kernel offset (kh, kw), input p + kh*Ws + kw: the same flattened buffer shifted
+by one number. So the row of cols for (offset, channel) is ONE contiguous copy of that
+channel for the whole block, shifted, and the rows of consecutive channels seen through
+one offset are one copy too: 25 copies build bench layer D's cols, whatever the block
+size. The multiply computes every position of the Hs x Ws phase image; the ones outside
+the H_out x W_out output (the last kh-1 rows and kw-1 columns of each image, which mix
+one row or image with the next) are cropped off in the forward pass and given zero
+gradient in the backward pass. They cost (Hs*Ws)/(H_out*W_out) - 1 more multiplies:
+13% for bench layer A, 27% for D.
 
-The backward pass reuses cols: dw = dout[n] @ cols[n]^T summed over images, and
-dx is w^T @ dout[n] scattered back (col2im).
+The layout also makes each product one large matrix multiply per block, with the
+positions of all its images as the long dimension:
+- forward:  out (F, n*Hs*Ws) = [w2 | b] @ cols;
+- backward: [dw2 | db] = dout @ cols^T, whose inner dimension is all the block's
+  positions (BLAS runs it near its peak, unlike per-image products with an inner
+  dimension of one image), and dcols = w2^T @ dout, added back (col2im) by the same
+  contiguous runs that built cols.
+
+Where the time goes. These products have F (16-32) or C*HH*WW (27-75) as their short
+dimensions, so BLAS does a few multiplies per number it loads: they run at a third of
+the machine's matmul peak, and the copies around them move the whole of cols (6-13x
+the input) through memory several times. `python -m cs231n_lib.bench` prints what each
+pass has to move beside the time it takes.
 """
 
 import functools
@@ -46,12 +52,10 @@ from .conv_workspace import Saved, workspace
 
 # The column matrices are kept for the backward pass up to this size, else rebuilt there.
 MAX_WORKSPACE_BYTES = 256 * 2**20
-# Batch blocks twice conv_blocks' default. This path makes many short NumPy calls; each
-# releases and retakes the GIL, and two threads doing that hand it back and forth at a
-# cost comparable to the calls themselves (measured: bench layer D's forward pass in 4
-# blocks took as long on 2 threads as on 1). Longer calls amortise it. Measured, forward
-# + backward on 2 cores, 4 MiB -> 8 MiB blocks: layer D 7.9 -> 6.9 ms (float32) and
-# 14.0 -> 11.5 ms (float64), layer A 11.1 -> 8.7 ms (float32).
+# Batch blocks twice conv_blocks' default. Each block is a few dozen NumPy calls, each
+# of which releases and retakes the GIL, and two threads doing that hand it back and
+# forth at a cost comparable to short calls (measured: bench layer D's forward pass in 4
+# blocks took as long on 2 threads as on 1). Longer calls amortise it.
 BLOCK_BYTES = 8 * 2**20
 
 
@@ -61,7 +65,7 @@ def _tap_runs(Cs, s, kh, kw, HH, WW):
 
     Returns taps, their indices in the full (kh, kw, channel) order, and runs
     (row, ch, count, kh, kw): rows row .. row+count-1 of cols hold phase channels
-    ch .. ch+count-1 seen through offset (kh, kw), one copy per image. Cached: a layer
+    ch .. ch+count-1 seen through offset (kh, kw), one copy per block of images. Cached: a layer
     asks for the same kernel on every call.
     """
     taps, runs = [], []
@@ -84,7 +88,7 @@ def _tap_runs(Cs, s, kh, kw, HH, WW):
 
 
 class _Geometry:
-    """Sizes of the stride-1, full-row problem a convolution is turned into."""
+    """Sizes of the stride-1 problem on phase images a convolution is turned into."""
 
     def __init__(self, x_shape, w_shape, stride, pad):
         N, C, H, W = x_shape
@@ -97,27 +101,26 @@ class _Geometry:
         self.kh, self.kw = math.ceil(HH / s), math.ceil(WW / s)  # phase kernel
         self.Hs = self.H_out + self.kh - 1  # phase image height
         self.Ws = self.W_out + self.kw - 1
-        # One more zero row, so that the last offset's window stays inside its channel.
-        self.Hb = self.Hs + (self.kw > 1)
         self.Cs = C * s * s  # phase channels
-        self.P = self.Hb * self.Ws  # a flattened phase channel
-        self.L = self.H_out * self.Ws  # output positions per image, cropped ones included
+        self.P = self.Hs * self.Ws  # positions per image, cropped ones included
+        # The largest shift: the last channel of the last image reads this far past its
+        # end (into positions that are cropped), so the buffer has this much more.
+        self.slack = (self.kh - 1) * self.Ws + self.kw - 1
         # The rows of cols: (offset, phase channel) pairs that meet a real kernel tap.
         self.taps, self.runs = _tap_runs(self.Cs, s, self.kh, self.kw, HH, WW)
         self.K = len(self.taps)  # the GEMM's inner size, = C*HH*WW
-        self.rows = self.K > F and self.Ws > self.W_out  # full rows in cols too
-        # Each run as one full-row window: (where it starts in an image's flattened cols,
-        # where in the flattened phase image, its length across the run's channels).
-        # Precomputed, since with short copies the Python around each is a fair share.
-        self.full_row_runs = tuple(
-            (row * self.P, ch * self.P + kh * self.Ws + kw, (count - 1) * self.P + self.L)
-            for row, ch, count, kh, kw in self.runs)
-        self.cols_len = self.P if self.rows else self.H_out * self.W_out  # per row of cols
 
     def blocks(self, itemsize):
         # Per image: the columns, their gradient and the GEMM result.
-        per_image = (self.K * (self.cols_len + self.P) + self.F * self.L) * itemsize
+        per_image = ((self.K + 1) + self.K + self.F) * self.P * itemsize
         return blocks(self.N, per_image, BLOCK_BYTES)
+
+    def shifted_runs(self, n):
+        """Each run of rows of cols for a block of n images, as one contiguous copy:
+        (first row, rows, where it starts in the flattened phase buffer)."""
+        Q = n * self.P
+        return [(row, count, ch * Q + kh * self.Ws + kw)
+                for row, ch, count, kh, kw in self.runs]
 
     def phases(self):
         """For each phase (a, b): its slice of x and where it lands in the phase image."""
@@ -132,6 +135,10 @@ class _Geometry:
                 nc = len(range(c0, self.W, s))
                 yield a, b, (slice(r0, None, s), slice(c0, None, s)), \
                     (slice(i0, i0 + nr), slice(j0, j0 + nc))
+
+    def phase_images(self, buf, n):
+        """The flattened phase buffer of n images as (C, s, s, n, Hs, Ws)."""
+        return buf[:self.Cs * n * self.P].reshape(self.C, self.s, self.s, n, self.Hs, self.Ws)
 
 
 def _phase_weights(w, g):
@@ -154,77 +161,62 @@ def _phase_weights_backward(dw2, g):
 
 
 def _image_buffer(x, g):
-    """x block (n, C, H, W) -> zero-padded phase images (n, Cs, Hb, Ws)."""
-    n, s = x.shape[0], g.s
-    tag = (g.C, g.H, g.W, s, g.pad)
-    buf = workspace("gemm-x", (n, g.Cs, g.Hb, g.Ws), x.dtype, zeroed=True, tag=tag)
-    img = buf.reshape(n, g.C, s, s, g.Hb, g.Ws)
+    """x block (n, C, H, W) -> the zero-padded phase images, flattened (Cs*n*Hs*Ws + slack)."""
+    n = x.shape[0]
+    tag = (g.C, g.H, g.W, g.s, g.pad)  # what decides where the padding zeros are
+    buf = workspace("gemm-x", (g.Cs * n * g.P + g.slack,), x.dtype, zeroed=True, tag=tag)
+    img, xt = g.phase_images(buf, n), x.transpose(1, 0, 2, 3)
     for a, b, src, dst in g.phases():
-        img[:, :, a, b, dst[0], dst[1]] = x[:, :, src[0], src[1]]
+        img[:, a, b, :, dst[0], dst[1]] = xt[:, :, src[0], src[1]]
     return buf
 
 
 def _columns(x, g, cols):
-    """x block (n, C, H, W) -> cols (n, K + 1, cols_len), the column matrices, filled.
+    """x block (n, C, H, W) -> cols (K + 1, n*Hs*Ws), the column matrix, filled.
 
-    Each run of rows holds phase channels seen through one kernel offset: with full rows,
-    the flattened images shifted by the offset (the multiplies use [..., :L]); else the
-    exact (H_out, W_out) windows. The last row is ones, so that the bias rides along in
-    the multiply.
+    Each run of rows holds phase channels seen through one kernel offset: the flattened
+    phase buffer shifted by the offset. The last row is ones, so that the bias rides
+    along in the multiply.
     """
     n = x.shape[0]
     buf = _image_buffer(x, g)
-    cols[:, g.K] = 1
-    flat = buf.reshape(n, g.Cs * g.P)
-    if g.rows:  # one run per image
-        cols_flat = cols.reshape(n, (g.K + 1) * g.P)
-        for at, start, span in g.full_row_runs:
-            cols_flat[:, at:at + span] = flat[:, start:start + span]
-    else:  # H_out runs per image and channel
-        for row, ch, count, kh, kw in g.runs:
-            cols[:, row:row + count].reshape(n, count, g.H_out, g.W_out)[...] = \
-                buf[:, ch:ch + count, kh:kh + g.H_out, kw:kw + g.W_out]
+    cols[g.K] = 1
+    Q = n * g.P
+    for row, count, start in g.shifted_runs(n):
+        cols[row:row + count].reshape(count * Q)[...] = buf[start:start + count * Q]
     return cols
 
 
 def _forward_block(cols, w2b, g, out):
-    """out (n, F, H_out, W_out) <- [w2 | b] @ cols[i] for every image (cropped if full rows)."""
+    """out block (n, F, H_out, W_out) <- [w2 | b] @ cols, cropped."""
     n = out.shape[0]
-    if not g.rows:
-        np.matmul(w2b, cols, out=out.reshape(n, g.F, g.H_out * g.W_out))
-        return
-    res = workspace("gemm-out", (n, g.F, g.H_out, g.Ws), out.dtype)
-    np.matmul(w2b, cols[:, :, :g.L], out=res.reshape(n, g.F, g.L))
-    out[...] = res[..., :g.W_out]
+    res = workspace("gemm-out", (g.F, n * g.P), out.dtype)
+    np.matmul(w2b, cols, out=res)
+    out.transpose(1, 0, 2, 3)[...] = \
+        res.reshape(g.F, n, g.Hs, g.Ws)[:, :, :g.H_out, :g.W_out]
 
 
 def _backward_block(dout, cols, w2, g, dx):
     """dx block (n, C, H, W) written; returns this block's share of [dw2 | db] (F, K + 1)."""
     n = dout.shape[0]
-    # Zero gradient on the cropped outputs: they add nothing to dw or dx.
-    dres = workspace("gemm-dout", (n, g.F, g.H_out, g.Ws), dout.dtype, zeroed=True,
-                     tag=(g.W_out,))
-    dres[..., :g.W_out] = dout
-    dres = dres.reshape(n, g.F, g.L)
-    # [dw2 | db]^T = cols @ dout^T (the ones row gives db): BLAS runs this (K+1, F) product
-    # with its long inner dimension 1.5-2x faster than the (F, K+1) one (measured).
-    if g.rows:
-        dw2bT = np.matmul(cols[:, :, :g.L], dres.transpose(0, 2, 1))
-    else:
-        dw2bT = np.matmul(cols, dout.reshape(n, g.F, -1).transpose(0, 2, 1))
-    dw2b = dw2bT.sum(axis=0).T
-    # The gradient columns [..., L:] are never written: zero, so col2im may add them.
-    dcols = workspace("gemm-dcols", (n, g.K, g.P), dout.dtype, zeroed=True, tag=(g.L,))
-    np.matmul(w2.T, dres, out=dcols[:, :, :g.L])
-    dflat = workspace("gemm-dx", (n, g.Cs * g.P), dout.dtype)
-    dflat.fill(0)
-    # col2im: each run adds its window back where it came from.
-    dcols_flat = dcols.reshape(n, g.K * g.P)
-    for at, start, span in g.full_row_runs:
-        dflat[:, start:start + span] += dcols_flat[:, at:at + span]
-    img = dflat.reshape(n, g.C, g.s, g.s, g.Hb, g.Ws)
+    # dout in the layout of the forward product, zero on the cropped positions: they add
+    # nothing to dw or dx. Only the interior is written, so the zeros stay.
+    dres = workspace("gemm-dout", (g.F, n, g.Hs, g.Ws), dout.dtype, zeroed=True,
+                     tag=(g.H_out, g.W_out))
+    dres[:, :, :g.H_out, :g.W_out] = dout.transpose(1, 0, 2, 3)
+    dres = dres.reshape(g.F, n * g.P)
+    dw2b = dres @ cols.T  # the ones row gives db
+    dcols = workspace("gemm-dcols", (g.K, n * g.P), dout.dtype)
+    np.matmul(w2.T, dres, out=dcols)
+    # col2im: each run adds its rows back where they were copied from.
+    dbuf = workspace("gemm-dx", (g.Cs * n * g.P + g.slack,), dout.dtype)
+    dbuf.fill(0)
+    Q = n * g.P
+    for row, count, start in g.shifted_runs(n):
+        dbuf[start:start + count * Q] += dcols[row:row + count].reshape(count * Q)
+    img, dxt = g.phase_images(dbuf, n), dx.transpose(1, 0, 2, 3)
     for a, b, src, dst in g.phases():
-        dx[:, :, src[0], src[1]] = img[:, :, a, b, dst[0], dst[1]]
+        dxt[:, :, src[0], src[1]] = img[:, a, b, :, dst[0], dst[1]]
     return dw2b
 
 
@@ -233,7 +225,7 @@ def _block_columns(x, g, kept, s, i):
     if kept is not None:
         return kept[i]
     n = s.stop - s.start
-    return _columns(x[s], g, workspace("gemm-cols", (n, g.K + 1, g.cols_len), x.dtype))
+    return _columns(x[s], g, workspace("gemm-cols", (g.K + 1, n * g.P), x.dtype))
 
 
 @owns_threads
@@ -251,8 +243,8 @@ def conv_forward_gemm(x, w, b, stride, pad):
     out = np.empty((g.N, g.F, g.H_out, g.W_out), dtype=dtype)
     slices = g.blocks(x.itemsize)
     kept = None
-    if g.K * g.cols_len * g.N * x.itemsize <= MAX_WORKSPACE_BYTES:
-        kept = Saved([(s.stop - s.start, g.K + 1, g.cols_len) for s in slices], dtype)
+    if (g.K + 1) * g.P * g.N * x.itemsize <= MAX_WORKSPACE_BYTES:
+        kept = Saved([(g.K + 1, (s.stop - s.start) * g.P) for s in slices], dtype)
 
     def forward(i_s):
         i, s = i_s
@@ -275,3 +267,27 @@ def conv_backward_gemm(dout, cache):
         return _backward_block(dout[s], _block_columns(x, g, kept, s, i), w2, g, dx[s])
     dw2b = sum(run_blocks(backward, list(enumerate(g.blocks(x.itemsize)))))  # block order
     return dx, _phase_weights_backward(dw2b[:, :-1], g), dw2b[:, -1].copy()
+
+
+def traffic(x_shape, w_shape, stride, pad, itemsize):
+    """What each pass of this path has to move and compute, for the benchmark's table.
+
+    Returns {"fwd": (bytes, flops), "bwd": (bytes, flops)}: bytes counts every array each
+    step reads or writes, once (a lower bound: BLAS also copies its operands into
+    packed panels); flops are the GEMMs' 2*M*N*K, cropped positions included.
+    """
+    g = _Geometry(x_shape, w_shape, stride, pad)
+    Q = g.N * g.P  # columns of cols over the batch
+    x, out, buf = g.N * g.C * g.H * g.W, g.N * g.F * g.H_out * g.W_out, g.Cs * Q
+    K, F = g.K, g.F
+    im2col = (x + buf) + (K * Q + (K + 1) * Q)  # phase images; shifted copies into cols
+    fwd = im2col + ((K + 1) * Q + F * Q) + (F * Q + out)  # multiply; crop
+    bwd = ((out + F * Q)  # dout into the product's layout
+           + ((K + 1) * Q + F * Q)  # [dw | db] = dout @ cols^T
+           + (F * Q + K * Q)  # dcols = w^T @ dout
+           + (buf + 3 * K * Q)  # zero the gradient images; add each run (read dcols, +=)
+           + (buf + x))  # phase images back into dx
+    if (K + 1) * Q * itemsize > MAX_WORKSPACE_BYTES:
+        bwd += im2col  # columns rebuilt, not kept
+    fwd_flops = 2 * F * (K + 1) * Q
+    return {"fwd": (fwd * itemsize, fwd_flops), "bwd": (bwd * itemsize, fwd_flops + 2 * K * F * Q)}

@@ -18,6 +18,26 @@ def test_prints_a_row_per_layer_and_dtype(capsys):
         numbers = [float(v) for v in row.group(1).replace("%", "").split()]
         assert len(numbers) == 7 and all(v > 0 for v in numbers)  # ms, GF/s, %peak, x naive
     assert "torch skipped (--no-torch)" in text and "f+b/torch" not in text
+    assert re.search(r"^copy bandwidth [\d.]+ GB/s", text, re.M)
+    for dtype in ("float32", "float64"):
+        for pass_ in ("fwd", "bwd"):  # the traffic table: MB, MFLOP, 4 times, a ratio
+            row = re.search(rf"^D\s+{dtype}\s+{pass_}\s+(.*)$", text, re.M)
+            numbers = [float(v) for v in row.group(1).split()]
+            assert len(numbers) == 7 and all(v > 0 for v in numbers)
+
+
+def test_traffic_counts_the_columns_matrix():
+    # Layer D in float32: the shifted copies read cols' worth of phase images and write
+    # cols (K + 1 rows over the batch's phase-image positions), the multiply reads it
+    # back: three times its bytes, plus images and outputs (F = 16 rows against 76).
+    from cs231n_lib.conv_gemm import _Geometry, traffic
+    N, C, H, W, F, HH, WW, s, p = bench.LAYERS["D"]
+    g = _Geometry((N, C, H, W), (F, C, HH, WW), s, p)
+    cols = (g.K + 1) * N * g.P * 4
+    t = traffic((N, C, H, W), (F, C, HH, WW), s, p, 4)
+    assert 3 * cols < t["fwd"][0] < 4 * cols
+    assert t["fwd"][1] == 2 * F * (g.K + 1) * N * g.P
+    assert t["bwd"][1] == t["fwd"][1] + 2 * F * g.K * N * g.P
 
 
 def test_round_robin_times_every_candidate_each_round(monkeypatch):
