@@ -22,7 +22,7 @@ from .conv_naive import (conv_backward_naive, conv_forward_naive, max_pool_backw
 from .conv_pool import max_pool_backward_fast, max_pool_forward_fast
 from .conv_shapes import check_images, conv_geometry
 from .conv_winograd import conv_backward_winograd, conv_forward_winograd
-from . import layers
+from .layers import batchnorm_backward_alt, batchnorm_forward
 from .registry import exercise
 
 __all__ = [
@@ -102,17 +102,6 @@ def max_pool_backward(dout, cache):
     return max_pool_backward_fast(dout, cache)
 
 
-def _to_rows(x):
-    """(N, C, H, W) -> (N*H*W, C): every pixel of every image is one sample of C features."""
-    N, C, H, W = x.shape
-    return x.transpose(0, 2, 3, 1).reshape(N * H * W, C)
-
-
-def _from_rows(rows, shape):
-    N, C, H, W = shape
-    return np.ascontiguousarray(rows.reshape(N, H, W, C).transpose(0, 3, 1, 2))
-
-
 @exercise("04_batchnorm")
 def spatial_batchnorm_forward(x, gamma, beta, bn_param):
     """Batch normalisation for images: per channel, over the batch and all positions.
@@ -120,13 +109,18 @@ def spatial_batchnorm_forward(x, gamma, beta, bn_param):
     A channel's feature detector is the same at every position, so its statistics are
     taken over N*H*W values rather than N.
 
-    Inputs: x (N, C, H, W); gamma, beta (C,); bn_param as for layers.batchnorm_forward
+    Inputs: x (N, C, H, W); gamma, beta (C,); bn_param as for batchnorm_forward
     ('mode', optional 'eps', 'momentum', 'running_mean', 'running_var').
     Returns: out (N, C, H, W); cache for spatial_batchnorm_backward.
     """
     check_images(x)
-    rows, cache = layers.batchnorm_forward(_to_rows(x), gamma, beta, bn_param)
-    return _from_rows(rows, x.shape), (x.shape, cache)
+    N, C, H, W = x.shape
+    # (N, C, H, W) -> (N*H*W, C): every pixel of every image is one sample of C features.
+    rows = x.transpose(0, 2, 3, 1).reshape(N * H * W, C)
+    out_rows, bn_cache = batchnorm_forward(rows, gamma, beta, bn_param)
+    out = np.ascontiguousarray(out_rows.reshape(N, H, W, C).transpose(0, 3, 1, 2))
+    cache = (x.shape, bn_cache)
+    return out, cache
 
 
 @exercise("04_batchnorm")
@@ -139,5 +133,8 @@ def spatial_batchnorm_backward(dout, cache):
     shape, bn_cache = cache
     if np.shape(dout) != shape:
         raise ValueError(f"dout has shape {np.shape(dout)}, expected {shape}")
-    drows, dgamma, dbeta = layers.batchnorm_backward_alt(_to_rows(dout), bn_cache)
-    return _from_rows(drows, shape), dgamma, dbeta
+    N, C, H, W = shape
+    drows = dout.transpose(0, 2, 3, 1).reshape(N * H * W, C)
+    dx_rows, dgamma, dbeta = batchnorm_backward_alt(drows, bn_cache)
+    dx = np.ascontiguousarray(dx_rows.reshape(N, H, W, C).transpose(0, 3, 1, 2))
+    return dx, dgamma, dbeta

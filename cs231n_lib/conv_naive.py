@@ -30,7 +30,8 @@ def conv_forward_naive(x, w, b, conv_param):
                 for j in range(W_out):
                     window = xp[n, :, i * stride:i * stride + HH, j * stride:j * stride + WW]
                     out[n, f, i, j] = np.sum(window * w[f]) + b[f]
-    return out, (x, w, b, conv_param)
+    cache = (x, w, b, conv_param)
+    return out, cache
 
 
 @exercise("06_convolution")
@@ -80,7 +81,8 @@ def max_pool_forward_naive(x, pool_param):
                 for j in range(W_out):
                     window = x[n, c, i * stride:i * stride + height, j * stride:j * stride + width]
                     out[n, c, i, j] = window.max()
-    return out, (x, pool_param)
+    cache = (x, pool_param)
+    return out, cache
 
 
 @exercise("06_convolution")

@@ -14,7 +14,8 @@ import numpy as np
 from .registry import exercise
 
 
-def _check_fans(fan_in, fan_out, fn):
+def check_fans(fan_in, fan_out, fn):
+    """ValueError unless fan_in (and fan_out, if not None) is a positive integer."""
     for name, v in (("fan_in", fan_in), ("fan_out", fan_out)):
         if v is None and name == "fan_out":
             continue
@@ -27,7 +28,7 @@ def small_random(fan_in, fan_out, std=0.01, rng=None, dtype=np.float64):
 
     Inputs: fan_in, fan_out ints; std; rng; dtype. Returns: W (fan_in, fan_out).
     """
-    _check_fans(fan_in, fan_out, "small_random")
+    check_fans(fan_in, fan_out, "small_random")
     rng = np.random.default_rng(rng)
     return (std * rng.standard_normal((fan_in, fan_out))).astype(dtype)
 
@@ -38,8 +39,9 @@ def xavier(fan_in, fan_out, rng=None, dtype=np.float64):
 
     Inputs: fan_in, fan_out ints; rng; dtype. Returns: W (fan_in, fan_out).
     """
-    _check_fans(fan_in, fan_out, "xavier")
-    return small_random(fan_in, fan_out, std=np.sqrt(1.0 / fan_in), rng=rng, dtype=dtype)
+    check_fans(fan_in, fan_out, "xavier")
+    rng = np.random.default_rng(rng)
+    return (rng.standard_normal((fan_in, fan_out)) * np.sqrt(1.0 / fan_in)).astype(dtype)
 
 
 @exercise("03_initialisation")
@@ -48,8 +50,9 @@ def he(fan_in, fan_out, rng=None, dtype=np.float64):
 
     Inputs: fan_in, fan_out ints; rng; dtype. Returns: W (fan_in, fan_out).
     """
-    _check_fans(fan_in, fan_out, "he")
-    return small_random(fan_in, fan_out, std=np.sqrt(2.0 / fan_in), rng=rng, dtype=dtype)
+    check_fans(fan_in, fan_out, "he")
+    rng = np.random.default_rng(rng)
+    return (rng.standard_normal((fan_in, fan_out)) * np.sqrt(2.0 / fan_in)).astype(dtype)
 
 
 def zeros(fan_in, fan_out=None, rng=None, dtype=np.float64):
@@ -58,6 +61,6 @@ def zeros(fan_in, fan_out=None, rng=None, dtype=np.float64):
     Inputs: fan_in; fan_out (omit it for a bias vector); rng is ignored and accepted only so
     that all the schemes share one signature. Returns: W (fan_in, fan_out) or b (fan_in,).
     """
-    _check_fans(fan_in, fan_out, "zeros")
+    check_fans(fan_in, fan_out, "zeros")
     shape = (fan_in,) if fan_out is None else (fan_in, fan_out)
     return np.zeros(shape, dtype=dtype)

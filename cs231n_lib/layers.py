@@ -323,7 +323,8 @@ def dropout_forward(x, dropout_param):
         mask = None
         out = x
     # A copy: a model may flip the dict's mode before this cache's backward pass runs.
-    return out, (dict(dropout_param), mask)
+    cache = (dict(dropout_param), mask)
+    return out, cache
 
 
 @exercise("05_optimisers")
@@ -344,7 +345,8 @@ def dropout_backward(dout, cache):
 # ---------------------------------------------------------------------------------------------
 
 
-def _check_norm_inputs(x, gamma, beta, fn):
+def check_norm_inputs(x, gamma, beta, fn):
+    """x (N, D) as a float array; ValueError unless gamma and beta have shape (D,)."""
     x = check_array(x, f"{fn}: x", ndim=2)
     D = x.shape[1]
     check_shape(gamma, (D,), f"{fn}: gamma")
@@ -371,7 +373,7 @@ def batchnorm_forward(x, gamma, beta, bn_param):
     check_keys(bn_param, ("mode",), "bn_param")
     mode = bn_param["mode"]
     check_mode(mode, "batchnorm")
-    x = _check_norm_inputs(x, gamma, beta, "batchnorm_forward")
+    x = check_norm_inputs(x, gamma, beta, "batchnorm_forward")
     N, D = x.shape
     eps = bn_param.get("eps", 1e-5)
     momentum = bn_param.get("momentum", 0.9)
@@ -458,9 +460,8 @@ def layernorm_forward(x, gamma, beta, ln_param):
     Inputs: x (N, D); gamma (D,); beta (D,); ln_param: dict with optional 'eps' (1e-5).
     Returns: out (N, D); cache for layernorm_backward.
     """
-    if not isinstance(ln_param, dict):
-        raise ValueError(f"ln_param must be a dict, got {type(ln_param).__name__}")
-    x = _check_norm_inputs(x, gamma, beta, "layernorm_forward")
+    check_keys(ln_param, (), "ln_param")
+    x = check_norm_inputs(x, gamma, beta, "layernorm_forward")
     eps = ln_param.get("eps", 1e-5)
     mu = x.mean(axis=1, keepdims=True)
     xc = x - mu
@@ -468,7 +469,8 @@ def layernorm_forward(x, gamma, beta, ln_param):
     inv_std = 1 / np.sqrt(var + eps)
     x_hat = xc * inv_std
     out = gamma * x_hat + beta
-    return out, (x_hat, inv_std, gamma)
+    cache = (x_hat, inv_std, gamma)
+    return out, cache
 
 
 @exercise("04_batchnorm")
@@ -494,7 +496,8 @@ def layernorm_backward(dout, cache):
 # ---------------------------------------------------------------------------------------------
 
 
-def _check_loss_inputs(x, y, fn):
+def check_loss_inputs(x, y, fn):
+    """Scores x (N, C) as a float array and labels y (N,) as ints in [0, C); ValueError if not."""
     x = check_array(x, f"{fn}: x", ndim=2)
     y = check_labels(y, x.shape[0], x.shape[1], name=f"{fn}: y")
     return x, y
@@ -510,7 +513,7 @@ def softmax_loss(x, y):
     Inputs: x (N, C) scores; y (N,) labels in [0, C).
     Returns: loss (scalar), dx (N, C).
     """
-    x, y = _check_loss_inputs(x, y, "softmax_loss")
+    x, y = check_loss_inputs(x, y, "softmax_loss")
     N = x.shape[0]
     shifted = x - x.max(axis=1, keepdims=True)
     log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
@@ -531,7 +534,7 @@ def svm_loss(x, y):
     Inputs: x (N, C) scores; y (N,) labels in [0, C).
     Returns: loss (scalar), dx (N, C).
     """
-    x, y = _check_loss_inputs(x, y, "svm_loss")
+    x, y = check_loss_inputs(x, y, "svm_loss")
     N = x.shape[0]
     shifted = x - x.max(axis=1, keepdims=True)
     correct = shifted[np.arange(N), y][:, None]

@@ -19,7 +19,7 @@ import numpy as np
 from .registry import exercise
 
 
-def _start(w, dw, config, rule, **defaults):
+def start_update(w, dw, config, rule, **defaults):
     """w and dw as arrays of one shape, and config with the rule's defaults filled in."""
     w = np.asarray(w)
     dw = np.asarray(dw)
@@ -34,7 +34,7 @@ def _start(w, dw, config, rule, **defaults):
     return w, dw, config
 
 
-def _state(config, key, w, rule):
+def state_or_zeros(config, key, w, rule):
     """The state array config[key], zeros like w if absent; ValueError if its shape is off."""
     value = config.get(key)
     if value is None:
@@ -50,7 +50,7 @@ def sgd(w, dw, config=None):
 
     config: learning_rate (1e-2).
     """
-    w, dw, config = _start(w, dw, config, "sgd", learning_rate=1e-2)
+    w, dw, config = start_update(w, dw, config, "sgd", learning_rate=1e-2)
     next_w = w - config["learning_rate"] * dw
     return next_w, config
 
@@ -64,8 +64,9 @@ def sgd_momentum(w, dw, config=None):
 
     config: learning_rate (1e-2), momentum mu (0.9), velocity (zeros like w).
     """
-    w, dw, config = _start(w, dw, config, "sgd_momentum", learning_rate=1e-2, momentum=0.9)
-    v = _state(config, "velocity", w, "sgd_momentum")
+    w, dw, config = start_update(w, dw, config, "sgd_momentum", learning_rate=1e-2,
+                                 momentum=0.9)
+    v = state_or_zeros(config, "velocity", w, "sgd_momentum")
     v = config["momentum"] * v - config["learning_rate"] * dw
     next_w = w + v
     config["velocity"] = v
@@ -86,9 +87,10 @@ def nesterov_momentum(w, dw, config=None):
 
     config: learning_rate (1e-2), momentum mu (0.9), velocity (zeros like w).
     """
-    w, dw, config = _start(w, dw, config, "nesterov_momentum", learning_rate=1e-2, momentum=0.9)
+    w, dw, config = start_update(w, dw, config, "nesterov_momentum", learning_rate=1e-2,
+                                 momentum=0.9)
     mu = config["momentum"]
-    v_prev = _state(config, "velocity", w, "nesterov_momentum")
+    v_prev = state_or_zeros(config, "velocity", w, "nesterov_momentum")
     v = mu * v_prev - config["learning_rate"] * dw
     next_w = w - mu * v_prev + (1 + mu) * v
     config["velocity"] = v
@@ -104,8 +106,8 @@ def adagrad(w, dw, config=None):
 
     config: learning_rate (1e-2), epsilon (1e-8), cache (zeros like w).
     """
-    w, dw, config = _start(w, dw, config, "adagrad", learning_rate=1e-2, epsilon=1e-8)
-    cache = _state(config, "cache", w, "adagrad") + dw * dw
+    w, dw, config = start_update(w, dw, config, "adagrad", learning_rate=1e-2, epsilon=1e-8)
+    cache = state_or_zeros(config, "cache", w, "adagrad") + dw * dw
     next_w = w - config["learning_rate"] * dw / (np.sqrt(cache) + config["epsilon"])
     config["cache"] = cache
     return next_w, config
@@ -120,10 +122,10 @@ def rmsprop(w, dw, config=None):
 
     config: learning_rate (1e-2), decay_rate (0.99), epsilon (1e-8), cache (zeros like w).
     """
-    w, dw, config = _start(w, dw, config, "rmsprop", learning_rate=1e-2, decay_rate=0.99,
-                           epsilon=1e-8)
+    w, dw, config = start_update(w, dw, config, "rmsprop", learning_rate=1e-2, decay_rate=0.99,
+                                 epsilon=1e-8)
     decay = config["decay_rate"]
-    cache = decay * _state(config, "cache", w, "rmsprop") + (1 - decay) * dw * dw
+    cache = decay * state_or_zeros(config, "cache", w, "rmsprop") + (1 - decay) * dw * dw
     next_w = w - config["learning_rate"] * dw / (np.sqrt(cache) + config["epsilon"])
     config["cache"] = cache
     return next_w, config
@@ -145,12 +147,12 @@ def adam(w, dw, config=None):
     config: learning_rate (1e-3), beta1 (0.9), beta2 (0.999), epsilon (1e-8),
     m, v (zeros like w), t (0).
     """
-    w, dw, config = _start(w, dw, config, "adam", learning_rate=1e-3, beta1=0.9, beta2=0.999,
-                           epsilon=1e-8, t=0)
+    w, dw, config = start_update(w, dw, config, "adam", learning_rate=1e-3, beta1=0.9,
+                                 beta2=0.999, epsilon=1e-8, t=0)
     beta1, beta2 = config["beta1"], config["beta2"]
     t = config["t"] + 1
-    m = beta1 * _state(config, "m", w, "adam") + (1 - beta1) * dw
-    v = beta2 * _state(config, "v", w, "adam") + (1 - beta2) * dw * dw
+    m = beta1 * state_or_zeros(config, "m", w, "adam") + (1 - beta1) * dw
+    v = beta2 * state_or_zeros(config, "v", w, "adam") + (1 - beta2) * dw * dw
     m_hat = m / (1 - beta1**t)
     v_hat = v / (1 - beta2**t)
     next_w = w - config["learning_rate"] * m_hat / (np.sqrt(v_hat) + config["epsilon"])

@@ -12,7 +12,8 @@ import numpy as np
 from .registry import exercise
 
 
-def _as_float(X, name, fn, ndim=None):
+def check_data(X, name, fn, ndim=None):
+    """X as a float array; ValueError if it has the wrong rank or no examples."""
     X = np.asarray(X)
     if not np.issubdtype(X.dtype, np.floating):
         X = X.astype(np.float64)
@@ -23,10 +24,11 @@ def _as_float(X, name, fn, ndim=None):
     return X
 
 
-def _check_others(X_train, others, fn, start=1):
+def check_splits(X_train, others, fn, start=1):
+    """The other splits as float arrays; ValueError unless their examples have X_train's shape."""
     out = []
     for i, X in enumerate(others, start):
-        X = _as_float(X, f"split {i}", fn)
+        X = check_data(X, f"split {i}", fn)
         if X.shape[1:] != X_train.shape[1:]:
             raise ValueError(
                 f"{fn}: split {i} has examples of shape {X.shape[1:]}, "
@@ -42,8 +44,8 @@ def normalise(X_train, *others, eps=1e-8):
     Inputs: X_train (N, D); others, arrays (N_i, D). Returns a tuple of the transformed arrays,
     X_train first. eps keeps a constant feature from dividing by zero.
     """
-    X_train = _as_float(X_train, "X_train", "normalise", ndim=2)
-    others = _check_others(X_train, others, "normalise")
+    X_train = check_data(X_train, "X_train", "normalise", ndim=2)
+    others = check_splits(X_train, others, "normalise")
     mean = X_train.mean(axis=0)
     std = X_train.std(axis=0)
     return tuple((X - mean) / (std + eps) for X in (X_train, *others))
@@ -60,8 +62,8 @@ def pca_whiten(X_train, *others, whiten=True, eps=1e-5):
 
     Inputs: X_train (N, D); others (N_i, D). Returns a tuple of (N_i, D) arrays, X_train first.
     """
-    X_train = _as_float(X_train, "X_train", "pca_whiten", ndim=2)
-    others = _check_others(X_train, others, "pca_whiten")
+    X_train = check_data(X_train, "X_train", "pca_whiten", ndim=2)
+    others = check_splits(X_train, others, "pca_whiten")
     mean = X_train.mean(axis=0)
     centred = X_train - mean
     cov = centred.T @ centred / X_train.shape[0]
@@ -78,8 +80,8 @@ def subtract_mean_image(X_train, *others):
 
     Inputs: X_train (N, ...); others (N_i, ...) of the same image shape. Returns the tuple.
     """
-    X_train = _as_float(X_train, "X_train", "subtract_mean_image")
-    others = _check_others(X_train, others, "subtract_mean_image")
+    X_train = check_data(X_train, "X_train", "subtract_mean_image")
+    others = check_splits(X_train, others, "subtract_mean_image")
     mean_image = X_train.mean(axis=0)
     return tuple(X - mean_image for X in (X_train, *others))
 
@@ -90,7 +92,7 @@ def subtract_channel_mean(X_train, *others):
 
     Inputs: X_train (N, C, H, W); others (N_i, C, H, W). Returns the tuple.
     """
-    X_train = _as_float(X_train, "X_train", "subtract_channel_mean", ndim=4)
-    others = _check_others(X_train, others, "subtract_channel_mean")
+    X_train = check_data(X_train, "X_train", "subtract_channel_mean", ndim=4)
+    others = check_splits(X_train, others, "subtract_channel_mean")
     channel_mean = X_train.mean(axis=(0, 2, 3), keepdims=True)
     return tuple(X - channel_mean for X in (X_train, *others))

@@ -23,7 +23,8 @@ ACTIVATIONS = {
 SCHEMES = ("xavier", "he", "small", "large")
 
 
-def _activation(name, fn):
+def get_activation(name, fn):
+    """The pair (f, f' in terms of the output) of activation `name`; ValueError if unknown."""
     if name not in ACTIVATIONS:
         raise ValueError(f"{fn}: unknown activation {name!r}; choose one of {sorted(ACTIVATIONS)}")
     return ACTIVATIONS[name]
@@ -41,7 +42,7 @@ def forward_stats(x, weights, activation="tanh"):
     Returns (means, stds, hs): means and stds (L,), over all N * M_l activations of each layer;
     hs the list of the L activation arrays h_l (N, M_l).
     """
-    act, _ = _activation(activation, "forward_stats")
+    act, _ = get_activation(activation, "forward_stats")
     h = np.asarray(x, dtype=np.float64)
     if h.ndim != 2:
         raise ValueError(f"forward_stats: x must have shape (N, D), got {h.shape}")
@@ -64,7 +65,7 @@ def weight_grad_norms(x, weights, hs, dout, activation="tanh"):
     Inputs: x (N, D); weights and hs as in forward_stats; dout (N, M_L), the upstream gradient
     of the last layer's output; activation as in forward_stats. Returns: norms (L,).
     """
-    _, local = _activation(activation, "weight_grad_norms")
+    _, local = get_activation(activation, "weight_grad_norms")
     inputs = [np.asarray(x, dtype=np.float64)] + list(hs[:-1])
     norms = np.zeros(len(weights))
     dh = dout
