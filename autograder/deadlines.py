@@ -217,6 +217,17 @@ def plugin_config(c, settings: CourseSettings):
 # ---------------------------------------------------------------------------------------------
 # In the gradebook
 # ---------------------------------------------------------------------------------------------
+def duration(seconds: float) -> str:
+    """A lateness in the unit a person would use: 40 s, 12 min, 5.2 h, 3.1 days."""
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < DAY:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / DAY:.1f} days"
+
+
 @dataclass
 class Lateness:
     due: dt.datetime | None
@@ -228,8 +239,8 @@ class Lateness:
     def note(self) -> str:
         if not self.seconds_late:
             return ""
-        hours = self.seconds_late / 3600
-        return (f"submitted {hours:.1f} h after the due date {self.due:%Y-%m-%d %H:%M} UTC"
+        return (f"submitted {duration(self.seconds_late)} after the due date "
+                f"{self.due:%Y-%m-%d %H:%M} UTC"
                 f"{' (with extension)' if self.extension else ''}: late penalty "
                 f"-{self.penalty:g} point(s) ({self.rule})")
 

@@ -64,9 +64,12 @@ class Recorder:
             if nb.get("autograded"):
                 folder.mkdir(parents=True, exist_ok=True)
                 (folder / f"{name}.ipynb").write_text(nb["autograded"])
-        stamp_file = course.path("submitted", result.student, result.assignment) / "timestamp.txt"
-        if stamp_file.exists() and folder.exists():
-            shutil.copy(stamp_file, folder / "timestamp.txt")
+        # nbgrader's generate_feedback carries these to feedback/, where release_feedback needs
+        # both: the exchange names a student's feedback after the submission's secret.
+        for name in ("timestamp.txt", "submission_secret.txt"):
+            kept = course.path("submitted", result.student, result.assignment) / name
+            if kept.exists() and folder.exists():
+                shutil.copy(kept, folder / name)
         report = course.report_path(result.student, result.assignment)
         report.parent.mkdir(parents=True, exist_ok=True)
         report.write_text(json.dumps(result.summary(), indent=1))

@@ -17,6 +17,7 @@ port; hub/run.py sets both):
 
 import json
 import os
+import pwd
 from pathlib import Path
 
 c = get_config()  # noqa: F821 -- JupyterHub provides get_config() to its config file
@@ -65,6 +66,10 @@ def role_environment(spawner):
     name = spawner.user.name
     role = "instructor" if name == INSTRUCTOR else "student"
     spawner.environment["JUPYTER_CONFIG_DIR"] = SETTINGS["config_dirs"][role]
+    # That folder is root's: each user's own settings and workspaces stay in their home.
+    home = pwd.getpwnam(name).pw_dir
+    spawner.environment["JUPYTERLAB_SETTINGS_DIR"] = f"{home}/.jupyter/lab/user-settings"
+    spawner.environment["JUPYTERLAB_WORKSPACES_DIR"] = f"{home}/.jupyter/lab/workspaces"
     spawner.environment["PATH"] = f"{VENV / 'bin'}:/usr/local/bin:/usr/bin:/bin"
     if role == "instructor":
         # `python -m autograder ...` in the instructor's terminal works on the hub's course.

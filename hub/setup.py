@@ -215,6 +215,8 @@ def write_role_configs(state: Path, course_id: str, exchange: Path, course: Path
         (folder / "jupyter_server_config.py").write_text(SERVER_CONFIG.format(
             role=role, settings=str(settings), extensions=extensions))
         (folder / "labconfig" / "page_config.json").write_text(json.dumps(disabled, indent=1))
+        # Tells jupyter_core there is no old ~/.ipython configuration to move into this folder.
+        (folder / "migrated").write_text("")
         for root, dirs, files in os.walk(folder):
             for entry in dirs + files:
                 os.chmod(os.path.join(root, entry), 0o755 if entry in dirs else 0o644)

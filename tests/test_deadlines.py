@@ -12,8 +12,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gradebook_fixture import ASSIGNMENT, build_gradebook  # noqa: E402
 
-from autograder.deadlines import (LatePenalty, PenaltyRule, SettingsError, load_settings,
-                                  parse_settings, to_utc)
+from autograder.deadlines import (LatePenalty, PenaltyRule, SettingsError, duration,
+                                  load_settings, to_utc)
 
 DAY = 86400
 HOUR = 3600
@@ -143,6 +143,11 @@ def test_settings_file_mistakes_are_named(tmp_path, text, words):
         load_settings(tmp_path)
 
 
+def test_lateness_in_words():
+    assert [duration(s) for s in (33, 720, 5.2 * HOUR, 3.1 * DAY)] == \
+        ["33 s", "12 min", "5.2 h", "3.1 days"]
+
+
 def test_to_utc_keeps_naive_times_as_utc():
     assert to_utc("2026-01-01T10:00:00", "x") == dt.datetime(2026, 1, 1, 10)
     assert to_utc(dt.datetime(2026, 1, 1, 10, tzinfo=dt.timezone(dt.timedelta(hours=-5))), "x") \
@@ -182,6 +187,7 @@ def test_recorder_applies_deadline_extension_and_penalty(tmp_path):
     assert by_student["late"].late_penalty == pytest.approx(8 * 0.2)     # 30 h: two started days
     assert by_student["late"].seconds_late == 30 * HOUR
     assert "late penalty -1.6 point(s)" in by_student["late"].reason
+    assert "submitted 1.2 days after the due date 2026-10-09 12:00 UTC" in by_student["late"].reason
     assert by_student["extended"].late_penalty == 0                      # 2 days late, 3 granted
     assert by_student["verylate"].late_penalty == pytest.approx(8 * 0.5)  # capped
 

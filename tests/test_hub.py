@@ -297,6 +297,21 @@ def test_round_trip_on_the_hub(hub, browser):
         late_feedback = (course / "feedback" / STUDENT2 / ASSIGNMENT / f"{ASSIGNMENT}.html").read_text()
         assert "Late submission penalty" in late_feedback
 
+        # The instructor's formgrader (their own JupyterLab on the hub) shows the same grades.
+        prof = log_in(browser, hub, INSTRUCTOR)
+        prof.locator(".lm-MenuBar-itemLabel", has_text=re.compile("^Nbgrader$")).click()
+        prof.locator(".lm-Menu-itemLabel", has_text=re.compile("^Formgrader$")).click()
+        grader = prof.frame_locator("#formgrader iframe")
+        grader.locator("tr", has=grader.locator("td.name", has_text=ASSIGNMENT)).locator(
+            "td.num-submissions a").click(timeout=UI_MS)
+        for student, row_ in ((STUDENT1, first), (STUDENT2, second)):
+            cell = grader.locator("tr", has=grader.locator("td.student-id", has_text=student)).locator(
+                "td.score")
+            cell.wait_for(timeout=UI_MS)
+            assert cell.inner_text().strip().startswith(f"{float(row_['raw_score']):g} /"), student
+        shot(prof, "instructor_formgrader.png")
+        prof.context.close()
+
         # 6. Student 1 fetches the feedback and opens it.
         page1.reload()
         page1.locator(".lm-MenuBar-itemLabel", has_text=re.compile("^Nbgrader$")).wait_for(timeout=UI_MS)
@@ -309,13 +324,16 @@ def test_round_trip_on_the_hub(hub, browser):
         view = submitted.locator("a", has_text="view feedback")
         view.wait_for(timeout=UI_MS)
         shot(page1, "s1_4_feedback_fetched.png")
-        view.click()
-        frame = page1.frame_locator(".jp-HTMLViewer iframe, iframe").first
+        view.click()          # opens the file browser on the feedback folder
+        page1.locator(".jp-DirListing-item", has_text=f"{ASSIGNMENT}.html").dblclick()
+        frame = page1.frame_locator(".jp-HTMLViewer iframe")
         score = frame.locator("text=/Score: [0-9.]+ \\/ [0-9.]+/").first
         score.wait_for(timeout=UI_MS)
         shown = score.inner_text()
         shot(page1, "s1_5_feedback_open.png")
-        assert f"{raw:g}" in shown.replace(".0 ", " "), shown
+        m = re.search(r"Score: ([0-9.]+) / ([0-9.]+)", shown)
+        assert m and float(m[1]) == pytest.approx(raw), shown
+        assert float(m[2]) == pytest.approx(float(first["max_score"])), shown
     except Exception:
         for p in browser.contexts:
             for pg in p.pages:
