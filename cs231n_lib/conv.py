@@ -114,12 +114,12 @@ def spatial_batchnorm_forward(x, gamma, beta, bn_param):
     Returns: out (N, C, H, W); cache for spatial_batchnorm_backward.
     """
     check_images(x)
-    N, C, H, W = x.shape
+    N, C, H, W = shape = x.shape
     # (N, C, H, W) -> (N*H*W, C): every pixel of every image is one sample of C features.
     rows = x.transpose(0, 2, 3, 1).reshape(N * H * W, C)
     out_rows, bn_cache = batchnorm_forward(rows, gamma, beta, bn_param)
     out = np.ascontiguousarray(out_rows.reshape(N, H, W, C).transpose(0, 3, 1, 2))
-    cache = (x.shape, bn_cache)
+    cache = (shape, bn_cache)
     return out, cache
 
 

@@ -75,7 +75,9 @@ def eval_numerical_gradient_array(f, x, df, h=1e-5):
     Output: grad, an array of x's shape.
     """
     grad = np.zeros_like(x)
-    for ix in np.ndindex(x.shape):
+    it = np.nditer(x, flags=["multi_index"], op_flags=[["readwrite"]])
+    while not it.finished:
+        ix = it.multi_index
         old = x[ix]
         x[ix] = old + h
         pos = np.array(f(x), copy=True)
@@ -83,6 +85,7 @@ def eval_numerical_gradient_array(f, x, df, h=1e-5):
         neg = np.array(f(x), copy=True)
         x[ix] = old
         grad[ix] = np.sum((pos - neg) * df) / (2 * h)
+        it.iternext()
     return grad
 
 

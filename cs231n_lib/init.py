@@ -40,8 +40,8 @@ def xavier(fan_in, fan_out, rng=None, dtype=np.float64):
     Inputs: fan_in, fan_out ints; rng; dtype. Returns: W (fan_in, fan_out).
     """
     check_fans(fan_in, fan_out, "xavier")
-    rng = np.random.default_rng(rng)
-    return (rng.standard_normal((fan_in, fan_out)) * np.sqrt(1.0 / fan_in)).astype(dtype)
+    generator = np.random.default_rng(rng)
+    return (generator.standard_normal((fan_in, fan_out)) * np.sqrt(1.0 / fan_in)).astype(dtype)
 
 
 @exercise("03_initialisation")
@@ -51,8 +51,8 @@ def he(fan_in, fan_out, rng=None, dtype=np.float64):
     Inputs: fan_in, fan_out ints; rng; dtype. Returns: W (fan_in, fan_out).
     """
     check_fans(fan_in, fan_out, "he")
-    rng = np.random.default_rng(rng)
-    return (rng.standard_normal((fan_in, fan_out)) * np.sqrt(2.0 / fan_in)).astype(dtype)
+    generator = np.random.default_rng(rng)
+    return (generator.standard_normal((fan_in, fan_out)) * np.sqrt(2.0 / fan_in)).astype(dtype)
 
 
 def zeros(fan_in, fan_out=None, rng=None, dtype=np.float64):
