@@ -38,6 +38,7 @@ from autograder.exercise import Exercise, rng_for
 
 MAX_RESTARTS = 12
 STARTUP_GRACE = 30.0     # starting Python and running the setup cell is not the student's time
+BACKSTOP_FACTOR = 5      # a step also ends after this many times its limit on the wall clock
 FEEDBACK_CHARS = 200     # any text from the child that can reach the feedback
 CHILD = Path(__file__).resolve().parent / "boxed" / "child.py"
 GAVE_UP = "the checks could not be run (the process kept failing)"
@@ -271,6 +272,55 @@ def exit_code(proc: subprocess.Popen, wait: float = 2.0) -> int | None:
         time.sleep(0.01)
 
 
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds used by ``pid`` and its descendants (their reaped children included)."""
+    children: dict[int, list[int]] = {}
+    times: dict[int, float] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry))
+        # utime, stime, cutime, cstime: fields 14-17 of stat, 12-15 after the name
+        times[int(entry)] = sum(int(x) for x in fields[11:15]) / _TICKS
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        total += times.get(p, 0.0)
+        todo.extend(children.get(p, []))
+    return total
+
+
+class CpuBudget:
+    """A step's time limit counted in the CPU time of the child's processes.
+
+    A machine busy with other gradings stretches the wall clock, not the CPU time a student's
+    code needs: counted in CPU seconds, a limit never fails correct code for being slow to get
+    a core, and a memory bomb meets the memory cap before its time is up. Code that sleeps or
+    waits uses no CPU: a wall-clock backstop, several times the limit, catches it.
+    """
+
+    def __init__(self, pid: int, seconds: float):
+        self.pid, self.seconds = pid, seconds
+        self.start = tree_cpu_seconds(pid)
+        self.wall_end = time.monotonic() + BACKSTOP_FACTOR * seconds + 10
+        self.checked_at, self.cpu_left = time.monotonic(), seconds
+
+    def left(self) -> float:
+        now = time.monotonic()
+        if now - self.checked_at >= 0.2:  # /proc is read a few times a second, not per message
+            self.cpu_left = self.seconds - (tree_cpu_seconds(self.pid) - self.start)
+            self.checked_at = now
+        return min(self.cpu_left, self.wall_end - now)
+
+
 class _Session:
     """One ``run_checks``: the child of the moment, the cells to skip, the result so far."""
 
@@ -304,11 +354,11 @@ class _Session:
                     raise wire.ProtocolError("a note out of order")
                 # The setup cell is the course's (imports, data): it gets the start-up's grace.
                 grace = STARTUP_GRACE if (word, item) == ("start", "cell setup") else 0.0
-                self.conn.deadline = time.monotonic() + self.timeout + grace
+                self.conn.deadline = CpuBudget(self.proc.pid, self.timeout + grace)
 
             self.conn = wire.Connection(self.proc.stdout.fileno(), self.proc.stdin.fileno(),
                                         serve=wire.SERVED_BY_GRADER, on_note=on_note)
-            self.conn.deadline = time.monotonic() + self.timeout + STARTUP_GRACE
+            self.conn.deadline = CpuBudget(self.proc.pid, self.timeout + STARTUP_GRACE)
             try:
                 report = self.conn.request("job", dict(job, skip=sorted(self.skipped)))
                 cells = report["cells"] if type(report) is dict and type(report.get("cells")) is dict else None
@@ -351,7 +401,7 @@ class _Session:
             self.result.outputs[key], self.result.errors[key] = None, GAVE_UP
             return
         conn = self.conn
-        conn.deadline = time.monotonic() + self.timeout
+        conn.deadline = CpuBudget(self.proc.pid, self.timeout)
         outputs, error = None, ""
         try:
             conn.request("begin", ex.name)

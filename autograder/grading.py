@@ -22,8 +22,6 @@ import re
 import resource
 import shutil
 import signal
-import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -32,7 +30,7 @@ from pathlib import Path
 import nbformat
 
 from autograder.course import REPO_DIR, Course
-from autograder.isolation import NO_SANDBOX_WARNING, Limits, kill_tree, require_bwrap
+from autograder.isolation import NO_SANDBOX_WARNING, Limits, require_bwrap
 from autograder.protocol import BadReport, WorkerJob, read_report
 from autograder.recording import (Recorder, export_grades, format_table,  # noqa: F401 (re-exported)
                                   load_results, write_feedback)
@@ -210,40 +208,41 @@ def grade_submission(job: SubmissionJob) -> SubmissionResult:
     return result
 
 
+_servers: dict = {}  # PYTHONPATH -> autograder.warm.ForkServer
+
+
+def _fork_server(env: dict[str, str]):
+    """This process's warm worker server for these import paths (started on first use)."""
+    from autograder.warm import ForkServer
+
+    key = env["PYTHONPATH"]
+    if key not in _servers:
+        _servers[key] = ForkServer(env)
+    return _servers[key]
+
+
 def _run_worker(job: SubmissionJob, scratch: Path, result: SubmissionResult, template: dict) -> None:
     options = job.options
     worker_job = WorkerJob(str(scratch), job.student, job.assignment, asdict(options),
                            sandbox_settings(Course(job.course), job))
-    command = [sys.executable, "-m", "autograder.worker", str(worker_job.write(scratch))]
+    worker_job.write(scratch)
     env = dict(os.environ)
     # The grader's own code first; then the instructor's extra folders (an exercise module's library).
     env["PYTHONPATH"] = os.pathsep.join([str(REPO_DIR), *options.pythonpath]
                                         + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
-    with open(scratch / "worker.log", "wb") as logfile:
-        proc = subprocess.Popen(command, cwd=scratch, env=env, stdin=subprocess.DEVNULL,
-                                stdout=logfile, stderr=subprocess.STDOUT, start_new_session=True,
-                                preexec_fn=_die_with_grader)
-        try:
-            proc.wait(timeout=options.submission_timeout)
-        except subprocess.TimeoutExpired:
-            result.status = "failed"
-            result.reason = (f"grading took longer than {options.submission_timeout:g} s "
-                             "(the limit per submission) and was stopped")
-        finally:
-            kill_tree(proc.pid)
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-            proc.wait()
-    if result.status == "failed":
+    server = _fork_server(env)
+    returncode = server.run(scratch / "job.json", scratch / "worker.log", options.submission_timeout)
+    if returncode is None:
+        result.status = "failed"
+        result.reason = (f"grading took longer than {options.submission_timeout:g} s "
+                         "(the limit per submission) and was stopped")
         return
     try:
         report = read_report(scratch)
     except BadReport as exc:
         tail = (scratch / "worker.log").read_text(errors="replace")[-1500:]
         result.status = "error"
-        result.reason = f"the grading process ended without a usable result ({exc}; exit {proc.returncode}): {tail}"
+        result.reason = f"the grading process ended without a usable result ({exc}; exit {returncode}): {tail}"
         return
     if not report["success"]:
         result.status = "error"

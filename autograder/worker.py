@@ -59,6 +59,22 @@ def recorded_grades(db_url: str, assignment: str, student: str) -> dict:
     return {"notebooks": found, "timestamp": timestamp}
 
 
+def warm_up() -> None:
+    """Import what every submission needs, once (autograder.warm forks a worker from here)."""
+    import nbclient  # noqa: F401
+    import nbconvert  # noqa: F401
+    import nbgrader.api  # noqa: F401
+    import nbgrader.apps  # noqa: F401
+    import nbgrader.converters  # noqa: F401
+
+    import autograder.checks  # noqa: F401
+    import autograder.kernel  # noqa: F401
+    import autograder.preprocessors  # noqa: F401
+    from autograder.exercises import catalogue
+
+    catalogue()
+
+
 def main(job_path: str) -> int:
     from autograder.course import Course
 

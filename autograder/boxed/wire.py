@@ -56,6 +56,7 @@ SERVED_BY_CHILD = ("get", "names", "call", "getattr", "getitem", "len")
 SERVED_BY_GRADER = (CALL,)          # the grader only runs the callables it handed out
 MESSAGE_CHARS = 1000                # an exception's message, as sent
 TYPE_CHARS = 100                    # an exception's type name
+BUDGET_SLICE = 0.25                 # seconds between two askings of a budget deadline
 
 _INT = re.compile(r"-?[0-9]+\Z")
 _DTYPE = re.compile(r"[<|][biufc](1|2|4|8|16)\Z")
@@ -669,14 +670,24 @@ class Connection:
         return body
 
     def _left(self, until: float | None) -> float | None:
-        """Seconds left before the nearest of ``until`` and ``self.deadline`` (None: no limit)."""
-        ends = [t for t in (until, self.deadline) if t is not None]
-        if not ends:
+        """Seconds left before the nearest of ``until`` and ``self.deadline`` (None: no limit).
+
+        ``deadline`` is a ``time.monotonic()`` instant, or an object with a ``left()`` method
+        (a budget the caller counts its own way, e.g. in the other side's CPU time): then the
+        wait is cut into short slices so that the budget is asked again.
+        """
+        now = time.monotonic()
+        lefts = [] if until is None else [until - now]
+        if hasattr(self.deadline, "left"):
+            lefts.append(self.deadline.left())
+        elif self.deadline is not None:
+            lefts.append(self.deadline - now)
+        if not lefts:
             return None
-        left = min(ends) - time.monotonic()
+        left = min(lefts)
         if left <= 0:
             raise DeadlineExceeded("the other side did not answer in time")
-        return left
+        return min(left, BUDGET_SLICE) if hasattr(self.deadline, "left") else left
 
     def _read(self, n: int, until: float | None) -> bytes:
         chunks, got = [], 0

@@ -1,0 +1,123 @@
+"""Warm workers: nbgrader and the grader are imported once, and each submission is a fork.
+
+Starting ``python -m autograder.worker`` costs a Python start and nbgrader's imports for every
+submission -- about as long as the kernel's own start. A :class:`ForkServer` is a process that
+pays that once (``python -m autograder.warm``) and then, for each submission, forks a child that
+runs :func:`autograder.worker.main` on the submission's job: a fresh process per submission, as
+before (its own session, its log, killed as a tree on timeout), only without the start-up.
+Nothing a submission does reaches the next one: the student's code never runs in the worker or
+the server, only in the sandboxes each forked worker starts afresh.
+
+The protocol on the server's stdin/stdout is one line each way: ``JOB LOG`` in, ``pid N`` and,
+when that worker has ended, ``exit CODE`` out.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from autograder.isolation import kill_tree
+
+READY = "ready"
+
+
+class ForkServer:
+    """One warm server, used by one grading process for one submission at a time."""
+
+    def __init__(self, env: dict[str, str]):
+        self.env = env
+        self.proc = None
+
+    def _start(self) -> None:
+        from autograder.grading import _die_with_grader
+
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "autograder.warm"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL, env=self.env, start_new_session=True,
+            preexec_fn=_die_with_grader, text=True, bufsize=1)
+        if self._line(time.monotonic() + 300) != READY:
+            self.close()
+            raise RuntimeError("the warm grading server did not start")
+
+    def _line(self, deadline: float) -> str | None:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not select.select([self.proc.stdout], [], [], remaining)[0]:
+            return None
+        return self.proc.stdout.readline().strip()
+
+    def run(self, job: Path, log: Path, timeout: float) -> int | None:
+        """Run one worker; its exit code, or None when it outlived ``timeout`` (then killed)."""
+        if self.proc is None or self.proc.poll() is not None:
+            self._start()
+        deadline = time.monotonic() + timeout
+        self.proc.stdin.write(f"{job}\t{log}\n")
+        answer = self._line(deadline) or ""
+        if not answer.startswith("pid "):
+            self.close()
+            raise RuntimeError(f"the warm grading server answered {answer!r}")
+        pid = int(answer.split()[1])
+        ended = self._line(deadline)
+        if ended is None:  # past the limit: kill the worker and everything it started
+            kill_tree(pid)
+            self._line(time.monotonic() + 30)  # the server reports the killed worker
+            return None
+        if not ended.startswith("exit "):
+            self.close()
+            raise RuntimeError(f"the warm grading server answered {ended!r}")
+        return int(ended.split()[1])
+
+    def close(self) -> None:
+        if self.proc is not None:
+            kill_tree(self.proc.pid)
+            self.proc.wait()
+            self.proc = None
+
+
+def _die_with_server() -> None:
+    """A fork does not inherit the parent-death signal: ask for it again."""
+    import ctypes
+
+    try:
+        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def serve() -> None:
+    """The server: import once, then fork a worker per line read."""
+    import autograder.worker as worker
+
+    worker.warm_up()
+    print(READY, flush=True)
+    for line in sys.stdin:
+        job, _, log = line.rstrip("\n").partition("\t")
+        pid = os.fork()
+        if pid == 0:  # the worker: a session of its own, its output to the log
+            try:
+                os.setsid()
+                _die_with_server()
+                nothing = os.open(os.devnull, os.O_RDONLY)
+                os.dup2(nothing, 0)
+                out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                os.dup2(out, 1)
+                os.dup2(out, 2)
+                os.chdir(Path(job).parent)
+                code = worker.main(job)
+            except BaseException:
+                code = 70
+            os._exit(code)
+        print(f"pid {pid}", flush=True)
+        _, status = os.waitpid(pid, 0)
+        code = os.waitstatus_to_exitcode(status)
+        print(f"exit {code}", flush=True)
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    serve()
