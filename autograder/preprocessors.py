@@ -15,6 +15,9 @@ Autograding (``Autograde.autograde_preprocessors``):
   hidden -- keeps what the kernel printed as plain text, and gets the grader's verdict as its only
   scoring output: an ``execute_result`` with the points (nbgrader's partial credit) or an error.
   Printed text, a kernel's ``execute_result``, a patched ``print`` or ``np.allclose`` earn nothing.
+* :class:`SafeOutput` -- only plain text and raster pictures survive in outputs, and a written
+  answer's HTML is escaped: no markup a student wrote runs in the instructor's formgrader or in a
+  feedback page.
 * :class:`CapOutput` -- no output, and no notebook, larger than the grader allows (nbgrader's
   ``LimitOutput`` counts lines; five lines of 10 MB are one line each).
 
@@ -207,7 +210,11 @@ class CapOutput(NbGraderPreprocessor):
     max_total = Int(1_500_000, help="Bytes of all outputs and sources of a notebook").tag(config=True)
 
     def _cut(self, text) -> str:
-        text = "".join(text) if isinstance(text, list) else str(text)
+        if isinstance(text, list) and all(isinstance(t, str) for t in text):
+            text = "".join(text)
+        elif not isinstance(text, str):
+            text = json.dumps(text)
+        text = str(text)
         if len(text) <= self.max_text:
             return text
         return text[:self.max_text] + f"\n[... {len(text) - self.max_text} more characters cut]\n"
@@ -245,8 +252,47 @@ class CapOutput(NbGraderPreprocessor):
             if mime.startswith("image/") and len(str(value)) > self.max_picture:
                 del output.data[mime]
                 output.data["text/plain"] = f"[a picture of {len(str(value))} bytes was removed]"
-            elif isinstance(value, (str, list)):
+            elif mime.startswith("text/"):
                 output.data[mime] = self._cut(value)
+
+
+# What a student's output may show the instructor and the student: text and raster pictures.
+# HTML, JavaScript, SVG, Markdown and widget views would run or render the student's markup in
+# the formgrader (the instructor's session) and in the feedback pages.
+SAFE_MIMES = ("text/plain", "image/png", "image/jpeg", "image/gif")
+
+
+class SafeOutput(NbGraderPreprocessor):
+    """Keep only plain text and raster pictures of every output; escape HTML in written answers.
+
+    Everything the grader adds is plain text too, so nothing in a graded notebook is markup that
+    a student wrote.
+    """
+
+    def preprocess(self, nb, resources):
+        for cell in nb.cells:
+            cell.pop("attachments", None)
+            if cell.cell_type == "markdown" and is_solution(cell):
+                cell.source = escape_markup(cell.source)
+            if cell.cell_type != "code":
+                continue
+            kept = []
+            for output in cell.outputs:
+                if output.output_type in ("display_data", "execute_result"):
+                    data = {m: v for m, v in output.get("data", {}).items() if m in SAFE_MIMES}
+                    if not data:
+                        kinds = ", ".join(sorted(output.get("data", {}))) or "nothing"
+                        data = {"text/plain": f"[an output of type {kinds[:200]} is not shown]"}
+                    output.data = data
+                    output.metadata = {}
+                kept.append(output)
+            cell.outputs = kept
+        return nb, resources
+
+
+def escape_markup(text: str) -> str:
+    """A written answer's raw HTML shown as text (Markdown, and LaTeX's <, still read right)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 class HideHiddenTests(NbGraderPreprocessor):
@@ -314,8 +360,8 @@ def autograde_preprocessors() -> list:
                                         LimitOutput, SaveAutoGrades)
 
     return [GuardedExecute, StderrToStdout, OutsideChecks, IgnorePattern,
-            ClearMetadataPreprocessor, LimitOutput, CapOutput, SaveAutoGrades, AssignLatePenalties,
-            CheckCellMetadata]
+            ClearMetadataPreprocessor, LimitOutput, SafeOutput, CapOutput, SaveAutoGrades,
+            AssignLatePenalties, CheckCellMetadata]
 
 
 def feedback_preprocessors() -> list:

@@ -1,0 +1,76 @@
+"""The preprocessors that make a graded notebook safe to open: markup and size."""
+
+import json
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+
+from autograder.preprocessors import CapOutput, SafeOutput
+
+
+def _solution(cell):
+    cell.metadata["nbgrader"] = {"solution": True, "grade": True, "grade_id": "q", "points": 1,
+                                 "locked": False, "schema_version": 3, "task": False}
+    return cell
+
+
+def run(preprocessor, cells):
+    nb = new_notebook(cells=cells)
+    out, _ = preprocessor.preprocess(nb, {})
+    return out
+
+
+def test_student_markup_never_survives_in_outputs():
+    cell = new_code_cell("x")
+    cell.outputs = [
+        new_output("display_data", data={"text/html": "<script>steal()</script>",
+                                         "application/javascript": "steal()",
+                                         "image/svg+xml": "<svg onload='steal()'/>",
+                                         "text/markdown": "<img src=x onerror=steal()>",
+                                         "text/plain": "<Figure>"}),
+        new_output("display_data", data={"image/png": "iVBORw0KGgo="}),
+        new_output("execute_result", data={"text/html": "<b>bold</b>"}, execution_count=1),
+    ]
+    outputs = run(SafeOutput(), [cell]).cells[0].outputs
+    assert outputs[0].data == {"text/plain": "<Figure>"}
+    assert outputs[1].data == {"image/png": "iVBORw0KGgo="}
+    assert list(outputs[2].data) == ["text/plain"] and "text/html" in outputs[2].data["text/plain"]
+    assert "steal" not in json.dumps([dict(o) for o in outputs])
+
+
+def test_a_written_answer_s_html_is_shown_as_text():
+    answer = _solution(new_markdown_cell('See <img src=z onerror="steal()"> and $a < b$ & more'))
+    release_text = new_markdown_cell("<b>instructions</b>")
+    nb = run(SafeOutput(), [answer, release_text])
+    assert nb.cells[0].source == 'See &lt;img src=z onerror="steal()"&gt; and $a &lt; b$ &amp; more'
+    assert nb.cells[1].source == "<b>instructions</b>"  # the course's own text is left alone
+
+
+def test_attachments_are_dropped():
+    cell = _solution(new_markdown_cell("![x](attachment:x.svg)"))
+    cell["attachments"] = {"x.svg": {"image/svg+xml": "<svg onload='steal()'/>"}}
+    assert "attachments" not in run(SafeOutput(), [cell]).cells[0]
+
+
+def test_json_outputs_of_any_shape_are_capped_without_crashing():
+    cell = new_code_cell("x")
+    cell.outputs = [new_output("display_data", data={"application/json": [[1]], "text/plain": ["a", "b"]}),
+                    new_output("stream", name="stdout", text="y" * 10_000_000)]
+    nb = run(CapOutput(max_text=1000), [cell])
+    first, second = nb.cells[0].outputs
+    assert first.data["text/plain"] == "ab"
+    assert len(second.text) < 2000 and "more characters cut" in second.text
+
+
+def test_a_notebook_s_outputs_stay_under_the_total():
+    cells = []
+    for _ in range(30):
+        cell = new_code_cell("print('x')")
+        cell.outputs = [new_output("stream", name="stdout", text="z" * 19_000)]
+        cells.append(cell)
+    scored = new_code_cell("check()")
+    scored.outputs = [new_output("execute_result", data={"text/plain": "1.0"}, execution_count=1)]
+    nb = run(CapOutput(max_total=200_000), cells + [scored])
+    assert len(nbformat.writes(nb)) < 300_000
+    assert nb.cells[-1].outputs[0].output_type == "execute_result"  # the grader's verdict is kept
+    assert "over the 200 kB limit" in nb.cells[-2].outputs[0].text
