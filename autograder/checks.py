@@ -493,6 +493,9 @@ class Verdict:
         return self.hidden_passed / self.hidden_total
 
 
+FORBIDDEN_REFUSAL = re.compile(r"forbidden: ([\w.]+) may not be used")
+
+
 def judge(exercises, outside) -> dict[str, Verdict]:
     """Compare the child's outputs with the reference outputs computed here."""
     from autograder.exercise import compare, diagnose, expected_outputs
@@ -523,8 +526,12 @@ def judge(exercises, outside) -> dict[str, Verdict]:
             elif not ok:
                 v.visible_ok = False
                 v.visible_failures.append(f"{check.name}: {why}")
-        if outside.calls.get(ex.name):
-            v.forbidden = list(outside.calls[ex.name])
+        # A forbidden function of the check edition refused to run (edition.build_check_edition).
+        refused = [m[1] for c in ex.checks
+                   for m in [FORBIDDEN_REFUSAL.search(outside.errors.get(f"{ex.name}/{c.name}", ""))] if m]
+        calls = list(dict.fromkeys(outside.calls.get(ex.name, []) + refused))
+        if calls:
+            v.forbidden = calls
             v.zero_reason = (f"your {ex.name} calls {', '.join(v.forbidden)}: write it yourself; "
                              "0 points for this exercise")
         elif outside.tampered:

@@ -159,6 +159,10 @@ class Course:
         """Where the released edition of the library for ``assignment`` lives."""
         return Path(root or self.root) / "release" / assignment / "library"
 
+    def check_edition_path(self, assignment: str) -> Path:
+        """The edition the grader's checks run on (never released: see edition.build_check_edition)."""
+        return self.template_root / "check-library" / assignment
+
     def release(self, assignments: list[str] | None = None, all_stubs: bool = False) -> list[str]:
         """Student versions of ``notebooks/<assignment>/`` into ``release/``, and the gradebook.
 
@@ -168,7 +172,8 @@ class Course:
         every exercise, not only those of this assignment and later ones.
         The same assignments are generated in the student-free template course too.
         """
-        from autograder.edition import build_edition
+        from autograder.edition import build_check_edition, build_edition
+        from autograder.exercises import catalogue
 
         assignments = assignments or self.available_assignments()
         if not assignments:
@@ -188,4 +193,7 @@ class Course:
                 if not result["success"]:
                     raise RuntimeError(f"nbgrader generate_assignment {assignment} failed:\n"
                                        f"{result.get('error') or result.get('log')}")
+        for assignment in assignments:
+            forbidden = {name for ex in catalogue().get(assignment, {}).values() for name in ex.forbidden}
+            build_check_edition(assignment, self.check_edition_path(assignment), forbidden)
         return assignments

@@ -123,6 +123,7 @@ class Edition:
     path: Path
     stubbed: dict[str, str] = field(default_factory=dict)  # name -> notebook
     kept: dict[str, str] = field(default_factory=dict)
+    refused: list[str] = field(default_factory=list)  # the check edition's forbidden functions
 
     def size(self) -> int:
         """Bytes of all the files in the edition's folder."""
@@ -155,4 +156,65 @@ def build_edition(assignment: str, dest: str | Path, all_stubs: bool = False,
         shutil.copy(REPO_DIR / "data" / name, package / "data_files" / name)
     version = f"0.1.0+{assignment}" + (".allstubs" if all_stubs else "")
     (dest / "pyproject.toml").write_text(PYPROJECT.format(version=version, assignment=assignment))
+    return edition
+
+
+# ---------------------------------------------------------------------------------------------
+# The edition the checks run on
+# ---------------------------------------------------------------------------------------------
+FORBIDDEN_MESSAGE = "forbidden: {name} may not be used while your exercises are checked"
+
+
+def _stub_body(lines: list[str], node: ast.FunctionDef, statement: str) -> None:
+    """Replace ``node``'s body after its docstring with one statement (lines edited in place)."""
+    body = body_statements(node)
+    first, last = (body[0].lineno - 1 if body else node.end_lineno), node.end_lineno
+    if body is not node.body:
+        first = node.body[0].end_lineno
+    indent = " " * (node.col_offset + 4)
+    lines[first:last] = [f"{indent}{statement}\n"]
+
+
+def forbid_source(source: str, module: str, forbidden: set[str]) -> tuple[str, list[str]]:
+    """One module with the functions ``forbidden`` names replaced by a refusal.
+
+    ``forbidden`` holds dotted names (``cs231n_lib.conv.conv_forward``, a method as
+    ``module.Class.method``) and whole modules as ``module.*``. Returns (text, names refused).
+    """
+    whole = f"{module}.*" in forbidden
+    targets = []
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.FunctionDef):
+            targets.append((node, f"{module}.{node.name}"))
+        elif isinstance(node, ast.ClassDef):
+            for item in node.body:
+                if isinstance(item, ast.FunctionDef):
+                    targets.append((item, f"{module}.{node.name}.{item.name}"))
+    chosen = [(n, name) for n, name in targets if whole or name in forbidden
+              or name.rsplit(".", 1)[0] in forbidden]
+    lines = source.splitlines(keepends=True)
+    for node, name in sorted(chosen, key=lambda c: -c[0].lineno):
+        _stub_body(lines, node, f'raise PermissionError("{FORBIDDEN_MESSAGE.format(name=name)}")')
+    return "".join(lines), [name for _, name in chosen]
+
+
+def build_check_edition(assignment: str, dest: str | Path, forbidden: set[str],
+                        library: Path = LIBRARY_DIR) -> Edition:
+    """The edition the grader's checks call the student's functions in.
+
+    The student edition, and on top of it every library function an exercise of the assignment
+    forbids refuses to run. A solution that delegates to the library -- directly, through a
+    saved reference, or by recompiling the library's source -- meets the refusal, whatever it
+    does to the (untrusted) watch on calls in the same process. The notebook's own kernel runs
+    on the student edition, where those functions work for the experiments.
+    """
+    edition = build_edition(assignment, dest, library=library)
+    package = Path(dest) / "cs231n_lib"
+    for path in sorted(package.rglob("*.py")):
+        parts = path.relative_to(package.parent).with_suffix("").parts
+        module = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        text, refused = forbid_source(path.read_text(), module, forbidden)
+        if refused:
+            path.write_text(text)
+            edition.refused.extend(refused)
     return edition

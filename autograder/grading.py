@@ -110,14 +110,15 @@ def edition_folder(course: Course, assignment: str) -> Path:
 
 
 def sandbox_settings(course: Course, job: "SubmissionJob") -> dict:
-    """What every sandbox of this submission sees: the edition, extra paths, the limits."""
+    """What the submission's sandboxes see: the edition (the kernel), the check edition (the check
+    child: the exercises' forbidden functions refuse to run), extra paths, the limits."""
     options = job.options
     pythonpath = [str(p) for p in options.pythonpath]
     edition = edition_folder(course, job.assignment)
-    if edition.is_dir():
-        pythonpath.insert(0, str(edition))
-    return {"pythonpath": pythonpath, "readable": [],
-            "limits": asdict(options.limits()), "enabled": options.sandbox}
+    checked = course.check_edition_path(job.assignment)
+    return {"pythonpath": ([str(edition)] if edition.is_dir() else []) + pythonpath,
+            "checks_pythonpath": ([str(checked)] if checked.is_dir() else []) + pythonpath,
+            "readable": [], "limits": asdict(options.limits()), "enabled": options.sandbox}
 
 
 # ---------------------------------------------------------------------------------------------

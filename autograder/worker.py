@@ -37,7 +37,8 @@ def autograde_config(job: WorkerJob):
     c.LimitOutput.max_traceback = 100
     c.OutsideChecks.timeout = float(options["cell_timeout"])
     c.OutsideChecks.exercise_modules = list(options["exercise_modules"])
-    c.OutsideChecks.sandbox = {**job.sandbox, "workdir": str(root / "box-checks")}
+    c.OutsideChecks.sandbox = {**job.sandbox, "workdir": str(root / "box-checks"),
+                               "pythonpath": job.sandbox.get("checks_pythonpath", job.sandbox["pythonpath"])}
     c.OutsideChecks.report_dir = str(root)
     return c
 

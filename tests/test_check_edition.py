@@ -1,0 +1,88 @@
+"""The edition the checks run on: every function an exercise forbids refuses, however reached.
+
+The forbidden-call watch in the check child is advisory (the student's code runs in the same
+process and can switch it off). What holds is the check edition (edition.build_check_edition):
+the library functions that would solve an exercise are not there to be called. Tested on
+notebook 06, whose exercises the vectorized conv core computes outright.
+"""
+
+import nbformat
+import pytest
+
+from autograder.checks import LocalLauncher, exercises_for, judge, run_checks
+from autograder.course import DEFAULT_NOTEBOOKS
+from autograder.edition import build_check_edition, forbid_source
+from autograder.restore import grade_id, is_solution
+
+NOTEBOOK = "06_convolution"
+
+# Ways a student can make the fast core do the exercise, and switch the watch off first.
+SWITCH_OFF_THE_WATCH = (
+    "import sys as _sys\n_child = _sys.modules.get('__main__')\n"
+    "if hasattr(_child, 'Guard'):\n    _child.Guard._record = lambda self, dotted: False\n")
+DELEGATIONS = {
+    "the public fast layer": "from cs231n_lib.conv import conv_forward as _fast\n",
+    "the GEMM core": ("from cs231n_lib.conv_gemm import conv_forward_gemm as _gemm\n"
+                      "def _fast(x, w, b, p):\n    return _gemm(x, w, b, p['stride'], p['pad'])\n"),
+    "the recompiled source": (
+        "import inspect as _inspect, cs231n_lib.conv_gemm as _m\n_ns = {'__name__': 'cs231n_lib.conv_gemm', "
+        "'__package__': 'cs231n_lib'}\nexec(compile(_inspect.getsource(_m), 'copy.py', 'exec'), _ns)\n"
+        "def _fast(x, w, b, p):\n    return _ns['conv_forward_gemm'](x, w, b, p['stride'], p['pad'])\n"),
+}
+
+
+@pytest.fixture(scope="module")
+def check_edition(tmp_path_factory):
+    exercises = exercises_for(NOTEBOOK)
+    forbidden = {name for ex in exercises for name in ex.forbidden}
+    return build_check_edition(NOTEBOOK, tmp_path_factory.mktemp("checks") / "library", forbidden)
+
+
+def solutions():
+    nb = nbformat.read(DEFAULT_NOTEBOOKS / NOTEBOOK / f"{NOTEBOOK}.ipynb", as_version=4)
+    setup = next(c.source for c in nb.cells if grade_id(c) == "setup")
+    cells = {grade_id(c): c.source for c in nb.cells
+             if c.cell_type == "code" and is_solution(c) and grade_id(c)}
+    return setup, cells
+
+
+def test_the_fast_core_refuses_in_the_check_edition(check_edition):
+    assert "cs231n_lib.conv_gemm.conv_forward_gemm" in check_edition.refused
+    assert "cs231n_lib.conv.conv_forward" in check_edition.refused
+    assert not any(name.startswith("cs231n_lib.conv_naive") for name in check_edition.refused)
+
+
+def test_methods_and_whole_modules_are_refused():
+    source = "class A:\n    def f(self):\n        '''doc'''\n        return 1\n\n\ndef g():\n    return 2\n"
+    text, refused = forbid_source(source, "m", {"m.*"})
+    assert refused == ["m.A.f", "m.g"]
+    ns = {}
+    exec(text, ns)
+    with pytest.raises(PermissionError, match="forbidden: m.g may not be used"):
+        ns["g"]()
+    assert ns["A"].f.__doc__ == "doc"
+    text, refused = forbid_source(source, "m", {"m.g"})
+    assert refused == ["m.g"] and "return 1" in text
+
+
+def test_the_reference_answers_still_earn_every_point(check_edition):
+    setup, cells = solutions()
+    exercises = [ex for ex in exercises_for(NOTEBOOK) if ex.name == "conv_forward_naive"]
+    result = run_checks(exercises, setup, list(cells.items()),
+                        LocalLauncher([check_edition.path]), timeout=60)
+    verdict = judge(exercises, result)["conv_forward_naive"]
+    assert verdict.hidden_passed == verdict.hidden_total and verdict.visible_ok, verdict
+
+
+@pytest.mark.parametrize("route", list(DELEGATIONS))
+def test_delegating_to_the_core_earns_nothing_even_with_the_watch_off(check_edition, route):
+    setup, cells = solutions()
+    cells["conv_forward_naive"] = (SWITCH_OFF_THE_WATCH + DELEGATIONS[route]
+                                   + "def conv_forward_naive(x, w, b, conv_param):\n"
+                                     "    return _fast(x, w, b, conv_param)\n")
+    exercises = [ex for ex in exercises_for(NOTEBOOK) if ex.name == "conv_forward_naive"]
+    result = run_checks(exercises, setup, list(cells.items()),
+                        LocalLauncher([check_edition.path]), timeout=60)
+    verdict = judge(exercises, result)["conv_forward_naive"]
+    assert verdict.hidden_passed == 0 and not verdict.visible_ok
+    assert verdict.zero_reason.startswith("your conv_forward_naive calls cs231n_lib.conv"), verdict
