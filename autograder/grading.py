@@ -245,6 +245,10 @@ def _run_worker(job: SubmissionJob, scratch: Path, result: SubmissionResult, tem
         result.status = "error"
         result.reason = f"the grading process ended without a usable result ({exc}; exit {returncode}): {tail}"
         return
+    if report["memory"]:  # what the student's code produced overwhelmed the grader: theirs
+        result.status, result.reason = "failed", ("grading ran out of memory on what your code "
+                                                  "produced (enormous outputs or values)")
+        return
     if not report["success"]:
         result.status = "error"
         result.reason = "nbgrader autograde reported an error: " + report["error"][-800:]

@@ -17,7 +17,9 @@ that calls the student's functions for the checks. Each starts inside its own :c
 * **an unprivileged user** (uid and gid 65534, no capabilities) and an **empty environment**
   (``--clearenv``) but for the few variables listed in :meth:`Sandbox.environment`;
 * **limits**: address space (``RLIMIT_AS``), file size (``RLIMIT_FSIZE``), core dumps off, the size
-  of the in-memory folders, and a watchdog on the size of the writable folder;
+  of the in-memory folders (``HOME``, ``/tmp``, ``/dev/shm``), a watchdog on the size of the
+  writable folder, and, where the machine allows control groups, the memory and the number of
+  processes of the sandbox as a whole (:class:`Cgroups`);
 * it **dies with the grader** that started it (``setpriv --pdeathsig`` outside,
   ``--die-with-parent`` inside).
 
@@ -94,6 +96,113 @@ def _system_binds() -> list[str]:
     return args
 
 
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+MAX_PROCESSES = 256          # processes and threads of one sandbox, all together
+
+
+class Cgroups:
+    """The control groups of one sandbox: all its processes share one memory and one pid limit.
+
+    ``RLIMIT_AS`` caps one process; a student who forks, or fills ``/dev/shm`` and ``/tmp``
+    (memory-backed), multiplies it. A control group caps the sandbox as a whole. They need a
+    writable cgroup file system (root, here); where there is none the sandbox keeps its
+    per-process limits only, and :attr:`available` says so.
+    """
+
+    def __init__(self, name: str, memory_bytes: int, processes: int = MAX_PROCESSES):
+        self.name, self.memory_bytes, self.processes = name, memory_bytes, processes
+        self.dirs: list[Path] = []
+        self.ensure()
+
+    def ensure(self) -> None:
+        """Create the groups (again, after :meth:`release`)."""
+        if self.dirs:
+            return
+        name, memory_bytes, processes = self.name, self.memory_bytes, self.processes
+        v1 = {"memory": ("memory.limit_in_bytes", memory_bytes), "pids": ("pids.max", processes)}
+        try:
+            if (CGROUP_ROOT / "cgroup.controllers").exists():  # cgroup v2: one tree
+                folder = CGROUP_ROOT / name
+                folder.mkdir()
+                self.dirs.append(folder)
+                (folder / "memory.max").write_text(str(memory_bytes))
+                (folder / "pids.max").write_text(str(processes))
+            else:
+                for controller, (limit, value) in v1.items():
+                    folder = CGROUP_ROOT / controller / name
+                    folder.mkdir()
+                    self.dirs.append(folder)
+                    (folder / limit).write_text(str(value))
+        except OSError:
+            self.release()
+
+    @property
+    def available(self) -> bool:
+        return bool(self.dirs)
+
+    def prefix(self) -> list[str]:
+        """A command prefix that joins the groups, then runs the rest: nothing starts outside."""
+        if not self.dirs:
+            return []
+        joins = " && ".join(f"echo $$ > {d / 'cgroup.procs'}" for d in self.dirs)
+        return ["sh", "-c", f'{joins} && exec "$@"', "sh"]
+
+    def kill(self) -> None:
+        for folder in self.dirs:
+            try:
+                pids = (folder / "cgroup.procs").read_text().split()
+            except OSError:
+                continue
+            for pid in pids:
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except (ProcessLookupError, PermissionError, ValueError):
+                    pass
+
+    def release(self) -> None:
+        """Kill what is left and remove the groups (a group with processes cannot go)."""
+        self.kill()
+        for folder in self.dirs:
+            for _ in range(50):
+                try:
+                    folder.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    threading.Event().wait(0.05)
+        self.dirs = []
+
+
+def cgroup_name(owner: int, workdir: Path) -> str:
+    return f"cs231n-grading-{owner}-{abs(hash(str(workdir))):x}"
+
+
+def release_groups(owner: int) -> None:
+    """Remove every control group the process ``owner`` made (it may have been killed)."""
+    prefix = cgroup_name(owner, Path()).rsplit("-", 1)[0] + "-"
+    folders = [CGROUP_ROOT] + ([p for p in CGROUP_ROOT.iterdir() if p.is_dir()]
+                               if CGROUP_ROOT.is_dir() else [])
+    for parent in folders:
+        try:
+            found = [p for p in parent.iterdir() if p.name.startswith(prefix)]
+        except OSError:
+            continue
+        for folder in found:
+            group = Cgroups.__new__(Cgroups)
+            group.dirs = [folder]
+            group.release()
+
+
+def _running(pid: str) -> bool:
+    """Alive and not a zombie (an exited child its parent has not reaped)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in "ZX"
+    except (OSError, IndexError):
+        return False
+
+
 def folder_size(path: Path, limit: int) -> int:
     """Bytes under ``path`` (stops counting past ``limit``); files that vanish are skipped."""
     total = 0
@@ -130,6 +239,10 @@ class Sandbox:
         if enabled:
             self.bwrap = require_bwrap()
         self._prepare_matplotlib()
+        # The sandbox as a whole: a little above one process's cap, so that a single memory
+        # hog meets RLIMIT_AS (a clean MemoryError) first, and a crowd meets this.
+        self.cgroups = Cgroups(cgroup_name(os.getpid(), self.workdir),
+                               (limits.memory_mb + 512) * 1024 * 1024)
 
     # -- what runs inside ------------------------------------------------------------------------
     @property
@@ -177,8 +290,9 @@ class Sandbox:
                 "--core=0", "--"]
 
     def command(self, argv: Sequence[str]) -> list[str]:
+        self.cgroups.ensure()
         if not self.enabled:
-            return self._limits_prefix() + list(argv)
+            return self.cgroups.prefix() + self._limits_prefix() + list(argv)
         tmpfs = str(self.limits.tmpfs_mb * 1024 * 1024)
         # Mounts are made in order: the in-memory /tmp first, so that folders under the host's
         # /tmp (a course in a temporary folder) can be mounted on top of it.
@@ -187,14 +301,14 @@ class Sandbox:
         for root in _python_roots() + self.readable + self.pythonpath:
             args += ["--ro-bind", root, root]
         args += ["--bind", str(self.workdir), str(self.workdir),
-                 "--dev", "/dev", "--proc", "/proc",
+                 "--dev", "/dev", "--size", tmpfs, "--tmpfs", "/dev/shm", "--proc", "/proc",
                  "--unshare-all", *(["--share-net"] if self.limits.allow_network else []),
                  "--die-with-parent", "--new-session", "--cap-drop", "ALL",
                  "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), "--hostname", "sandbox",
                  "--chdir", HOME, "--clearenv"]
         for name, value in self.environment().items():
             args += ["--setenv", name, value]
-        return self._limits_prefix() + args + ["--", *argv]
+        return self.cgroups.prefix() + self._limits_prefix() + args + ["--", *argv]
 
     def popen(self, argv: Sequence[str], **kwargs) -> subprocess.Popen:
         """Start ``argv`` in the sandbox (a new session; the size watch starts with it)."""
@@ -231,11 +345,50 @@ class Sandbox:
     def stop(self, proc: subprocess.Popen) -> None:
         """Kill ``proc`` and everything it started."""
         kill_tree(proc.pid)
+        self.cgroups.kill()
         try:
             os.killpg(proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
         proc.wait()
+
+
+    def observe(self, baseline: int = 3) -> list[str]:
+        """What the code in the sandbox has left behind, said in words (for the reason column).
+
+        ``baseline`` processes are the sandbox's own (bubblewrap outside and inside, the program
+        it runs); more means the student's code started processes that are still running. A
+        memory-backed folder nearly full means it wrote as much as it was allowed to.
+        """
+        notes = []
+        pids = []
+        if self.cgroups.dirs:
+            try:
+                pids = [p for p in (self.cgroups.dirs[0] / "cgroup.procs").read_text().split()
+                        if _running(p)]
+            except OSError:
+                pids = []
+        if len(pids) > baseline:
+            notes.append(f"{len(pids) - baseline} process(es) your code started were still running "
+                         "at the end of grading; they were stopped")
+        if pids and self.enabled:
+            for folder in ("/tmp", HOME, "/dev/shm"):
+                try:
+                    st = os.statvfs(f"/proc/{pids[-1]}/root{folder}")
+                except OSError:
+                    continue
+                used = (st.f_blocks - st.f_bfree) * st.f_frsize
+                if st.f_blocks and used >= 0.9 * st.f_blocks * st.f_frsize:
+                    notes.append(f"your code filled {folder} (the limit is "
+                                 f"{self.limits.tmpfs_mb} MB)")
+        if self.overfilled:
+            notes.append(f"your code wrote more than {self.limits.workdir_mb} MB into its folder "
+                         "and was stopped")
+        return notes
+
+    def release(self) -> None:
+        """The sandbox is done with: its control groups go (whatever is left in them is killed)."""
+        self.cgroups.release()
 
 
 def kill_tree(pid: int) -> None:

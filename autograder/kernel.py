@@ -21,10 +21,14 @@ import os
 import subprocess
 from pathlib import Path
 
+import zmq
+import zmq.asyncio
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import Dict
 
 from autograder.isolation import Limits, Sandbox
+
+MAX_MESSAGE = 64 * 1024 * 1024  # bytes of one message from the kernel
 
 
 def sandbox_from_spec(spec: dict) -> Sandbox:
@@ -56,6 +60,13 @@ class SandboxedKernelManager(AsyncKernelManager):
             self._kernel_spec = spec
         return spec
 
+    def client(self, **kwargs):
+        """A client whose sockets drop any message over MAX_MESSAGE: the kernel is the student's,
+        and an enormous message would be decoded in the grader's memory."""
+        context = zmq.asyncio.Context()
+        context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE)
+        return super().client(context=context, **kwargs)
+
     def format_kernel_cmd(self, extra_arguments=None):
         argv = [self._box.python, "-m", "ipykernel_launcher", "-f",
                 os.path.realpath(self.connection_file), *(extra_arguments or [])]
@@ -75,3 +86,10 @@ class SandboxedKernelManager(AsyncKernelManager):
             self._box.watch(process)
 
     _launch_kernel = _async_launch_kernel
+
+    async def _async_shutdown_kernel(self, now: bool = False, restart: bool = False) -> None:
+        # Look at what the student's code left behind before it all goes.
+        self.observations = self._box.observe()
+        await super()._async_shutdown_kernel(now=now, restart=restart)
+
+    shutdown_kernel = _async_shutdown_kernel

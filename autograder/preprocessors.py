@@ -70,6 +70,14 @@ class GuardedExecute(Execute):
         self._notes = notes_of(resources if resources is not None else {})
         return super().preprocess(nb, resources, km)
 
+    async def _async_cleanup_kernel(self) -> None:
+        km = self.km
+        await super()._async_cleanup_kernel()
+        # What the student's code left in its sandbox (autograder.kernel), said in the reason.
+        self._notes.extend(getattr(km, "observations", []))
+
+    _cleanup_kernel = run_sync(_async_cleanup_kernel)
+
     async def async_execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
         if is_hidden_test(cell):
             cell.outputs = []
@@ -217,10 +225,11 @@ class CapOutput(NbGraderPreprocessor):
         text = str(text)
         if len(text) <= self.max_text:
             return text
+        self._cut_count = getattr(self, "_cut_count", 0) + 1
         return text[:self.max_text] + f"\n[... {len(text) - self.max_text} more characters cut]\n"
 
     def preprocess(self, nb, resources):
-        total = 0
+        total, self._cut_count = 0, 0
         for cell in nb.cells:
             if len(cell.source) > self.max_text * 5:
                 cell.source = cell.source[:self.max_text * 5] + "\n# [... the rest of this cell was cut]"
@@ -233,6 +242,7 @@ class CapOutput(NbGraderPreprocessor):
                 size = len(json.dumps(output))
                 scoring = output.output_type in ("execute_result", "error")
                 if total + size > self.max_total and not scoring:
+                    self._cut_count += 1
                     output = new_output("stream", name="stdout",
                                         text="[output removed: this notebook's output is over the "
                                              f"{self.max_total // 1000} kB limit]\n")
@@ -240,6 +250,8 @@ class CapOutput(NbGraderPreprocessor):
                 total += size
                 kept.append(output)
             cell.outputs = kept
+        if self._cut_count:
+            notes_of(resources).append(f"{self._cut_count} output(s) over the size limit were cut")
         return nb, resources
 
     def _cap(self, output) -> None:

@@ -75,6 +75,7 @@ def read_report(folder: Path) -> dict:
     if not isinstance(data, dict) or not isinstance(data.get("success"), bool):
         raise BadReport("the worker's report has no success flag")
     report = {"success": data["success"], "error": str(data.get("error") or "")[-4000:],
+              "memory": data.get("memory") is True,
               "timestamp": None, "notebooks": {}}
     if isinstance(data.get("timestamp"), str):
         report["timestamp"] = data["timestamp"][:40]

@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from autograder.isolation import kill_tree
+from autograder.isolation import kill_tree, release_groups
 
 READY = "ready"
 
@@ -65,6 +65,7 @@ class ForkServer:
         ended = self._line(deadline)
         if ended is None:  # past the limit: kill the worker and everything it started
             kill_tree(pid)
+            release_groups(pid)
             self._line(time.monotonic() + 30)  # the server reports the killed worker
             return None
         if not ended.startswith("exit "):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import sys
 import traceback
 from pathlib import Path
@@ -82,6 +83,9 @@ def main(job_path: str) -> int:
     job = WorkerJob.read(job_path)
     root = Path(job.root)
     out = {"success": False}
+    # The worker decodes what the sandboxes send: cap it too, above a sandbox's own cap.
+    cap = (int(job.options["memory_mb"]) + 2048) * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
     try:
         api = Course(root).api(autograde_config(job))
         result = api.autograde(job.assignment, job.student, force=True, create=True)
@@ -92,8 +96,15 @@ def main(job_path: str) -> int:
         out.update(recorded_grades(f"sqlite:///{root / 'gradebook.db'}", job.assignment, job.student))
         out["outside"] = {p.name[:-len(".outside.json")]: json.loads(p.read_text())
                           for p in root.glob("*.outside.json")}
+    except MemoryError:
+        out["memory"] = True
+        out["error"] = "grading this submission ran out of memory"
     except Exception:
         out["error"] = traceback.format_exc()[-4000:]
+    finally:
+        from autograder.isolation import release_groups
+
+        release_groups(os.getpid())  # the sandboxes' control groups, and anything left in them
     write_report(root, out)
     return 0
 
