@@ -401,15 +401,25 @@ def _number_tokens(text: str) -> set[str]:
 # ---------------------------------------------------------------------------------------------
 def test_every_grade_command_exits_zero(hostile):
     for name, run in hostile["runs"].items():
-        assert run.returncode == 0, f"{name}: exit {run.returncode}\n{run.stderr[-3000:]}"
+        assert run.returncode == 0, f"{name}: exit {run.returncode}\n{run.stdout[-4000:]}\n{run.stderr[-3000:]}"
+
+
+# Attacks the sandbox turns into nothing at all, so there is nothing to report: the sockets
+# attacker finds no host /tmp and no network to reach, the killer sees only its own sandbox's
+# processes, whose init ignores it. They must score exactly as their honest twin.
+NOTHING_TO_REPORT = {"x05_unix_sockets", "x18_kill_all"}
 
 
 def test_every_attacker_is_recorded_with_a_reason(hostile):
     reports_ = hostile["reports"]["class"]
     missing = [a.name for a in hostile["attacks"] if a.name not in reports_]
-    silent = [a.name for a in hostile["attacks"]
-              if a.name in reports_ and not reports_[a.name]["reason"].strip()]
+    silent = [a.name for a in hostile["attacks"] if a.name not in NOTHING_TO_REPORT
+              and a.name in reports_ and not reports_[a.name]["reason"].strip()]
     assert not missing and not silent, f"no report: {missing}; no reason: {silent}"
+    alone = hostile["reports"]["alone"]
+    for attack in hostile["attacks"]:
+        if attack.name in NOTHING_TO_REPORT:
+            assert reports_[attack.name]["score"] == alone[hc.TWIN[attack.twin]]["score"], attack.name
 
 
 @pytest.mark.parametrize("attack", hc.selected_attacks(), ids=lambda a: a.name)
