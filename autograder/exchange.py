@@ -50,8 +50,9 @@ def exchange_api(course: Course):
 
 
 def _check(result: dict, what: str) -> str:
-    if not result or not result.get("success"):
-        raise RuntimeError(f"nbgrader {what} failed:\n{(result or {}).get('error') or (result or {}).get('log')}")
+    result = result or {}
+    if not result.get("success"):
+        raise RuntimeError(f"nbgrader {what} failed:\n{result.get('error') or result.get('log')}")
     return result.get("log") or ""
 
 
@@ -80,4 +81,5 @@ def release_feedback(course: Course, pairs: list[tuple[str, str]]) -> None:
     """Feedback of these (student, assignment) pairs into the exchange."""
     api = exchange_api(course)
     for student, assignment in pairs:
-        _check(api.release_feedback(assignment, student), f"release_feedback {assignment} {student}")
+        _check(api.release_feedback(assignment, student),
+               f"release_feedback {assignment} {student}")

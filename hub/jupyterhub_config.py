@@ -31,8 +31,11 @@ VENV = Path(SETTINGS["venv"])
 
 # -- where it listens, where it keeps its state -------------------------------------------------
 c.JupyterHub.bind_url = f"http://127.0.0.1:{PORT}"
-c.JupyterHub.hub_bind_url = f"http://127.0.0.1:{int(os.environ.get('CS231N_HUB_API_PORT', PORT + 1))}"
-c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{int(os.environ.get('CS231N_HUB_PROXY_PORT', PORT + 2))}"
+# The hub's API and the proxy's API, also on 127.0.0.1 (the next two ports unless set).
+API_PORT = int(os.environ.get("CS231N_HUB_API_PORT", PORT + 1))
+PROXY_API_PORT = int(os.environ.get("CS231N_HUB_PROXY_PORT", PORT + 2))
+c.JupyterHub.hub_bind_url = f"http://127.0.0.1:{API_PORT}"
+c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{PROXY_API_PORT}"
 c.ConfigurableHTTPProxy.command = [SETTINGS["proxy"]]
 c.JupyterHub.db_url = f"sqlite:///{STATE / 'jupyterhub.sqlite'}"
 c.JupyterHub.cookie_secret_file = str(STATE / "jupyterhub_cookie_secret")

@@ -2,7 +2,7 @@
 
     python3 hub/setup.py [--prefix /opt/cs231n-hub] [--state /srv/cs231n-hub]
                          [--instructor instructor] [--students student1,student2]
-                         [--course-id cs231n]
+                         [--course-id cs231n] [--venv-only]
 
 Everything is idempotent, so running it again only does what is missing:
 
@@ -94,6 +94,8 @@ def _digest(*parts: bytes) -> str:
 
 
 def ensure_venv(prefix: Path) -> Path:
+    prefix.mkdir(parents=True, exist_ok=True)
+    os.chmod(prefix, 0o755)
     venv = prefix / "venv"
     stamp = venv / ".requirements"
     wanted = _digest("\n".join(REQUIREMENTS).encode(), (REPO / "pyproject.toml").read_bytes())
@@ -103,7 +105,8 @@ def ensure_venv(prefix: Path) -> Path:
         sys.exit(f"no {SYSTEM_PYTHON}: apt-get install python3 python3-venv")
     if not (venv / "bin" / "python").is_file():
         run([SYSTEM_PYTHON, "-m", "venv", str(venv)])
-    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
+           "--disable-pip-version-check"]
     run(pip + REQUIREMENTS)
     stamp.write_text(wanted)
     return venv
@@ -165,6 +168,14 @@ c.Exchange.root = {exchange!r}
 c.Exchange.path_includes_course = False
 """
 
+# JupyterHub forbids framing a user's pages ("frame-ancestors 'none'"); the formgrader is a page in
+# a frame of the instructor's JupyterLab. 'self' is the hub's origin: on a hub with one domain that
+# includes other users' servers, so production hubs give each user a subdomain
+# (c.JupyterHub.subdomain_host), which makes 'self' the instructor's server alone.
+INSTRUCTOR_SERVER = """\
+c.ServerApp.tornado_settings = {"headers": {"Content-Security-Policy": "frame-ancestors 'self'"}}
+"""
+
 INSTRUCTOR_NBGRADER = """\
 c.CourseDirectory.root = {course!r}
 # The course's Validate wording and timeout, as in `make lab`.
@@ -213,7 +224,8 @@ def write_role_configs(state: Path, course_id: str, exchange: Path, course: Path
             disabled = {"disabledExtensions": {name: True for name in INSTRUCTOR_ONLY_LAB}}
         (folder / "nbgrader_config.py").write_text(nbgrader)
         (folder / "jupyter_server_config.py").write_text(SERVER_CONFIG.format(
-            role=role, settings=str(settings), extensions=extensions))
+            role=role, settings=str(settings), extensions=extensions)
+            + (INSTRUCTOR_SERVER if role == "instructor" else ""))
         (folder / "labconfig" / "page_config.json").write_text(json.dumps(disabled, indent=1))
         # Tells jupyter_core there is no old ~/.ipython configuration to move into this folder.
         (folder / "migrated").write_text("")
@@ -333,7 +345,14 @@ def main(argv=None) -> int:
     parser.add_argument("--instructor", default="instructor")
     parser.add_argument("--students", default="student1,student2", help="comma-separated")
     parser.add_argument("--course-id", default="cs231n")
+    parser.add_argument("--venv-only", action="store_true",
+                        help="only the proxy and the users' venv (steps 1-2), e.g. ahead of tests")
     args = parser.parse_args(argv)
+    if args.venv_only:
+        if os.geteuid() != 0:
+            sys.exit("hub/setup.py installs under /opt and npm's global folder: run it as root")
+        print(f"proxy: {ensure_proxy()}\nvenv: {ensure_venv(Path(args.prefix))}")
+        return 0
     settings = setup(Path(args.prefix), Path(args.state), args.instructor,
                      [s for s in args.students.split(",") if s], args.course_id)
     print(json.dumps(settings, indent=1))

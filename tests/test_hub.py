@@ -235,7 +235,9 @@ def fetch_work_submit(browser, hub, user, shot_prefix):
     saved = contents_api(page, user, f"{ASSIGNMENT}/{ASSIGNMENT}.ipynb", "PUT", model)
     assert saved["status"] == 200, saved
     fetched.locator("button", has_text="Submit").click()
-    row(page, "submitted_assignments_list").wait_for(timeout=UI_MS)
+    submitted = row(page, "submitted_assignments_list")
+    submitted.wait_for(timeout=UI_MS)
+    assert "feedback" not in submitted.inner_text().replace("Fetch Feedback", "")  # none yet
     shot(page, f"{shot_prefix}_2_submitted.png")
     return page
 
@@ -318,7 +320,7 @@ def test_round_trip_on_the_hub(hub, browser):
         open_assignments(page1)
         submitted = row(page1, "submitted_assignments_list")
         submitted.wait_for(timeout=UI_MS)
-        submitted.locator("button", has_text="Fetch Feedback").wait_for(timeout=UI_MS)
+        submitted.locator("text=feedback available to fetch").wait_for(timeout=UI_MS)
         shot(page1, "s1_3_feedback_available.png")
         submitted.locator("button", has_text="Fetch Feedback").click()
         view = submitted.locator("a", has_text="view feedback")
