@@ -10,6 +10,8 @@ Layout (nbgrader's own, under ``root``; everything here is generated, hence git-
     feedback/<student>/<assignment>/    HTML feedback for students
     gradebook.db                    the gradebook (any SQLAlchemy URL with ``db_url``)
     grades.csv                      ``nbgrader export``'s CSV
+    exports/                        one CSV per assignment and Canvas's import file (exports.py)
+    course.toml                     optional: course id, exchange, deadlines (deadlines.py)
     reports/<assignment>/<student>.json   score, reason, hints of the last grading
     .template/                      a second, student-free course with the same assignments;
                                     each submission is graded in a throw-away copy of it
