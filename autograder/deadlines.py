@@ -45,6 +45,7 @@ change it until the submission is graded again.
 from __future__ import annotations
 
 import datetime as dt
+import html
 import math
 import tomllib
 from dataclasses import dataclass, field
@@ -270,3 +271,39 @@ def record_lateness(gb, settings: CourseSettings, assignment: str, student: str)
         total += penalty or 0.0
     return Lateness(submission.duedate, submission.extension, seconds, round(total, 6),
                     settings.rule.describe())
+
+
+# ---------------------------------------------------------------------------------------------
+# On the feedback page
+# ---------------------------------------------------------------------------------------------
+NOTE_CLASS = "deadline-note"
+
+
+def deadline_note(settings: CourseSettings, assignment: str, student: str, seconds_late: float,
+                  penalty: float) -> str:
+    """One sentence for the student: due date, extension, on time or the penalty. '' without
+    a deadline."""
+    due = settings.due(assignment, student)
+    if due is None:
+        return ""
+    text = f"Due {due:%Y-%m-%d %H:%M} UTC"
+    extension = settings.extension(assignment, student)
+    if extension:
+        text += f" (with your extension of {duration(extension.total_seconds())})"
+    if seconds_late > 0:
+        return (f"{text}; submitted {duration(seconds_late)} late: late penalty -{penalty:g} "
+                f"point(s), by the course's rule: {settings.rule.describe()}.")
+    return f"{text}; submitted on time."
+
+
+def with_note(page: str, note: str) -> str:
+    """The feedback page with the note as its first paragraph (replacing an older one)."""
+    import re
+
+    page = re.sub(rf'\n?<p class="{NOTE_CLASS}"[^>]*>.*?</p>\n', "", page, flags=re.S)
+    if not note:
+        return page
+    paragraph = (f'<p class="{NOTE_CLASS}" style="margin:1em;font-weight:bold">'
+                 f"{html.escape(note)}</p>\n")
+    at = re.search(r"<body[^>]*>", page)
+    return page[:at.end()] + "\n" + paragraph + page[at.end():] if at else paragraph + page

@@ -15,7 +15,7 @@ import warnings
 from pathlib import Path
 
 from autograder.course import Course
-from autograder.deadlines import load_settings, record_lateness
+from autograder.deadlines import deadline_note, load_settings, record_lateness, with_note
 
 # ---------------------------------------------------------------------------------------------
 # The single writer
@@ -108,6 +108,11 @@ def write_feedback(course: Course, results: list) -> list[str]:
                 (folder / f"{name}.html").write_text(FAILED_FEEDBACK.format(
                     assignment=html.escape(r.assignment), name=html.escape(name), score=r.score,
                     max_score=r.max_score, reason=html.escape(nb.get("failure") or r.reason)))
+        # The student's due date, extension and any late penalty, at the top of each page.
+        note = deadline_note(load_settings(course.root), r.assignment, r.student,
+                             r.seconds_late, r.late_penalty)
+        for page in sorted(course.path("feedback", r.student, r.assignment).glob("*.html")):
+            page.write_text(with_note(page.read_text(), note))
     return problems
 
 

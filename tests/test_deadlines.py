@@ -239,3 +239,25 @@ def test_feedback_page_shows_the_penalty(tmp_path):
     assert resources["nbgrader"]["late_penalty"] == pytest.approx(1.0)
     # the page's "Score" is after the penalty; the penalty has a line of its own
     assert math.isclose(resources["nbgrader"]["score"], 9.0)
+
+
+def test_feedback_note_says_due_date_extension_and_penalty(tmp_path):
+    from autograder.deadlines import deadline_note, with_note
+
+    (tmp_path / "course.toml").write_text(COURSE_TOML)
+    s = load_settings(tmp_path)
+    late = deadline_note(s, "01_activations", "dave", 26 * HOUR, 2.4)
+    assert late.startswith("Due 2026-10-09 21:59 UTC; submitted 1.1 days late: late penalty -2.4")
+    assert "10% of the score for every day" in late
+    extended = deadline_note(s, "01_activations", "alice", 0, 0)
+    assert extended == "Due 2026-10-11 21:59 UTC (with your extension of 2.0 days); submitted on time."
+    assert deadline_note(s, "04_batchnorm", "dave", 0, 0) == ""
+
+    page = "<html><body class='x'>\n<h1>Score</h1></body></html>"
+    once = with_note(page, late)
+    assert once.index("deadline-note") < once.index("<h1>") and "-2.4" in once
+    again = with_note(once, extended)          # regrading replaces the note, never stacks it
+    assert again.count("deadline-note") == 1 and "-2.4" not in again
+    assert with_note(again, "") == page
+    assert with_note("<p>no body</p>", "<b>").startswith('<p class="deadline-note"')
+    assert "&lt;b&gt;" in with_note("<p>no body</p>", "<b>")

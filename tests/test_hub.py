@@ -298,6 +298,8 @@ def test_round_trip_on_the_hub(hub, browser):
         assert float(canvas[STUDENT2][5]) == pytest.approx(0.9 * raw)
         late_feedback = (course / "feedback" / STUDENT2 / ASSIGNMENT / f"{ASSIGNMENT}.html").read_text()
         assert "Late submission penalty" in late_feedback
+        assert re.search(r"Due [0-9-]+ [0-9:]+ UTC; submitted [0-9.]+ (s|min) late: late penalty "
+                         r"-[0-9.]+ point", late_feedback), late_feedback[:3000]
 
         # The instructor's formgrader (their own JupyterLab on the hub) shows the same grades.
         prof = log_in(browser, hub, INSTRUCTOR)
@@ -332,6 +334,7 @@ def test_round_trip_on_the_hub(hub, browser):
         score = frame.locator("text=/Score: [0-9.]+ \\/ [0-9.]+/").first
         score.wait_for(timeout=UI_MS)
         shown = score.inner_text()
+        frame.locator("text=submitted on time").wait_for(timeout=UI_MS)   # the deadline note
         shot(page1, "s1_5_feedback_open.png")
         m = re.search(r"Score: ([0-9.]+) / ([0-9.]+)", shown)
         assert m and float(m[1]) == pytest.approx(raw), shown

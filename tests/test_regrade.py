@@ -60,6 +60,7 @@ def test_grade_one_student_leaves_the_others_alone(tmp_path):
     ben_feedback = course.path("feedback", "ben", ASSIGNMENT) / f"{ASSIGNMENT}.html"
     ben_files = {p: (p.read_bytes(), os.stat(p).st_mtime_ns) for p in (ben_report, ben_feedback)}
     assert "Late submission penalty" in ben_feedback.read_text()
+    assert "Due 2026-10-09 12:00 UTC; submitted 3.0 h late: late penalty" in ben_feedback.read_text()
 
     # ann gets a two-day extension and is regraded alone.
     (course.root / "course.toml").write_text(
@@ -73,6 +74,7 @@ def test_grade_one_student_leaves_the_others_alone(tmp_path):
         assert path.read_bytes() == content and os.stat(path).st_mtime_ns == mtime, path
     ann_feedback = course.path("feedback", "ann", ASSIGNMENT) / f"{ASSIGNMENT}.html"
     assert "Late submission penalty" not in ann_feedback.read_text()
+    assert "(with your extension of 2.0 days); submitted on time." in ann_feedback.read_text()
 
     # feedback --student rewrites only that student's page.
     ann_feedback.unlink()
