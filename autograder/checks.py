@@ -26,6 +26,7 @@ import signal
 import subprocess
 import sys
 import time
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -198,9 +199,26 @@ class RemoteNamespace(Mapping):
         return len(self._names())
 
 
+def _safe_char(c: str) -> str:
+    """A character of text from the child as it may be printed: itself, a space, or nothing."""
+    category = unicodedata.category(c)
+    if category[0] == "Z" or c in "\t\n\v\f\r\x1c\x1d\x1e\x1f\x85":
+        return " "        # separators and line breaks: one line, words kept apart
+    if category[0] == "C":
+        return ""         # C0, DEL, C1 (ESC, CSI...), bidi and other format characters, ...
+    return c
+
+
 def _text(value, limit: int = FEEDBACK_CHARS) -> str:
-    """Text from the child, safe for the feedback: one line, capped."""
-    text = str(value).replace("\r", " ").replace("\n", " ")
+    """Text from the child, safe for the feedback and the instructor's terminal: one line of
+    printable characters (no control, escape, bidi or other format character), capped."""
+    try:
+        text = str(value)
+    except Exception:  # an object whose __str__ fails
+        text = f"({type(value).__name__})"
+    if not text.isprintable():  # any character outside letters, marks, numbers, symbols, " "
+        cut = len(text) > 4 * limit
+        text = "".join(_safe_char(c) for c in text[: 4 * limit]) + ("..." if cut else "")
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -216,13 +234,15 @@ def plain_outputs(outputs) -> dict:
     """A check's outputs as plain numbers, strings and arrays; TypeError on anything else.
 
     A check returns what the student's code computed, possibly an object of the child (a proxy):
-    that is refused here, before NumPy could start asking the child questions about it.
+    that is refused here, before NumPy could start asking the child questions about it. Whatever
+    else goes wrong with a value (a ragged list, an int too large for any float, a shape NumPy
+    cannot hold...) is a TypeError too: it fails the check, never the grading.
     """
     if not isinstance(outputs, dict):
         raise TypeError(f"the check returned {type(outputs).__name__}, not a dict")
     clean = {}
     for key, value in outputs.items():
-        key = str(key)
+        key = _text(key, 100)
         if value is None or isinstance(value, (bool, np.bool_)):
             clean[key] = None if value is None else bool(value)
         elif isinstance(value, str):
@@ -234,10 +254,13 @@ def plain_outputs(outputs) -> dict:
         else:
             if _holds_proxy(value):
                 raise TypeError(f"{key}: an object of your code, not numbers")
-            array = np.asarray(value)
+            try:
+                array = np.array(value)
+            except Exception as exc:  # ValueError (ragged), OverflowError, MemoryError, ...
+                raise TypeError(f"{key}: not an array of numbers ({type(exc).__name__})") from None
             if array.dtype.kind not in "biufc":
                 raise TypeError(f"{key}: not numbers ({type(value).__name__})")
-            clean[key] = np.array(array)
+            clean[key] = array
     return clean
 
 
@@ -344,14 +367,21 @@ class _Session:
         while self.result.restarts <= MAX_RESTARTS:
             self.proc = self.launcher.start()
             started: list[str] = []
+            # Exactly the notes the child sends, in order: "start X", "done X" for each step not
+            # skipped. Each one accepted starts a new budget, so each may come once: a repeated
+            # or forged note (the student's code can write on the pipe) breaks the protocol.
+            notes = [f"{word} {item}" for item in items if item not in self.skipped
+                     for word in ("start", "done")]
+            heard = 0
 
             def on_note(text: str) -> None:
-                word, _, item = text.partition(" ")
-                expected = [i for i in items if i not in self.skipped and i not in started]
-                if word == "start" and expected and item == expected[0]:
-                    started.append(item)
-                elif not (word == "done" and started and item == started[-1]):
+                nonlocal heard
+                if heard >= len(notes) or text != notes[heard]:
                     raise wire.ProtocolError("a note out of order")
+                heard += 1
+                word, _, item = text.partition(" ")
+                if word == "start":
+                    started.append(item)
                 # The setup cell is the course's (imports, data): it gets the start-up's grace.
                 grace = STARTUP_GRACE if (word, item) == ("start", "cell setup") else 0.0
                 self.conn.deadline = CpuBudget(self.proc.pid, self.timeout + grace)
@@ -364,6 +394,8 @@ class _Session:
                 cells = report["cells"] if type(report) is dict and type(report.get("cells")) is dict else None
                 if cells is None:
                     raise wire.ProtocolError("the job's report is not a dict of cell errors")
+                if heard != len(notes):
+                    raise wire.ProtocolError("the job's report came before its cells were run")
             except (wire.WireError, wire.RemoteError) as exc:
                 current = started[-1] if started else "cell setup"
                 self.skipped[current] = f"{_describe(current)} {self.why(exc)}"
@@ -416,7 +448,7 @@ class _Session:
             else:
                 try:
                     outputs = plain_outputs(raw)
-                except TypeError as exc:
+                except Exception as exc:  # TypeError, and whatever else a value can provoke
                     error = f"returned something that is not plain numbers: {_text(exc)}"
             if conn.broken is not None:  # a wire failure the check's own code swallowed
                 raise conn.broken
@@ -517,7 +549,11 @@ def judge(exercises, outside) -> dict[str, Verdict]:
                     why = f"{undefined[1]} is not defined (its cell did not run to the end)"
             else:
                 actual[check.name] = got
-                ok, why = compare(expected_outputs(ex, check), got, check.tol)
+                want = expected_outputs(ex, check)   # the grader's own: its failure is a bug
+                try:
+                    ok, why = compare(want, got, check.tol)
+                except Exception as exc:  # the student's outputs: they fail this check alone
+                    ok, why = False, f"could not be compared ({type(exc).__name__})"
             label = "visible check" if not check.hidden else "check"
             v.lines.append(f"{'ok  ' if ok else 'FAIL'} {label} {check.name}" + (f": {why}" if why else ""))
             if check.hidden:

@@ -101,8 +101,33 @@ def rng_for(exercise: Exercise, check: Check) -> np.random.Generator:
     return np.random.default_rng([exercise.seed, *key])
 
 
+def _equal(got, want) -> bool:
+    """``got == want`` for a plain reference value (str, bool, None); never raises."""
+    try:
+        return bool(got == want)
+    except Exception:  # an array of several values has no single truth value: not equal
+        return False
+
+
+def _brief(value) -> str:
+    """A short description of a value for a message (never the whole of a large one)."""
+    if isinstance(value, np.ndarray):
+        return f"an array of shape {value.shape}"
+    try:
+        text = repr(value)
+    except Exception:
+        text = type(value).__name__
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def compare(expected: Outputs, actual: Any, tol: float) -> tuple[bool, str]:
-    """Whether ``actual`` matches ``expected`` output by output, with a message saying why not."""
+    """Whether ``actual`` matches ``expected`` output by output, with a message saying why not.
+
+    ``actual`` is the student's: whatever it holds (a ragged list, an int too large for a float,
+    an array of the wrong shape or of a billion elements), the answer is a verdict, not an
+    exception, and an output is checked for its shape before it is converted (so a large array
+    of small integers is never blown up into float64).
+    """
     if not isinstance(actual, Mapping):
         return False, f"expected a dict of outputs, got {type(actual).__name__}"
     for key, want in expected.items():
@@ -110,16 +135,23 @@ def compare(expected: Outputs, actual: Any, tol: float) -> tuple[bool, str]:
             return False, f"{key}: missing"
         got = actual[key]
         if isinstance(want, (str, bool, np.bool_)) or want is None:
-            if got != want:
-                return False, f"{key}: expected {want!r}, got {got!r}"
+            if not _equal(got, want):
+                return False, f"{key}: expected {want!r}, got {_brief(got)}"
             continue
         want_arr = np.asarray(want, dtype=np.float64)
+        not_numbers = f"{key}: expected numbers, got {type(got).__name__}"
         try:
-            got_arr = np.asarray(got, dtype=np.float64)
-        except (TypeError, ValueError):
-            return False, f"{key}: expected numbers, got {type(got).__name__}"
+            got_arr = np.asarray(got)
+        except Exception:  # ValueError (ragged), MemoryError, RecursionError, ...
+            return False, not_numbers
+        if got_arr.dtype.kind not in "biufcO":  # text, bytes, dates...
+            return False, not_numbers
         if got_arr.shape != want_arr.shape:
             return False, f"{key}: expected shape {want_arr.shape}, got {got_arr.shape}"
+        try:
+            got_arr = np.asarray(got_arr, dtype=np.float64)
+        except Exception:  # objects that are not numbers, an int too large for a float, ...
+            return False, not_numbers
         finite = np.isfinite(want_arr)
         if not np.array_equal(finite, np.isfinite(got_arr)):
             return False, f"{key}: contains nan or inf where the reference is finite (or the reverse)"
@@ -165,7 +197,11 @@ def diagnose(exercise: Exercise, actual: Mapping[str, Outputs | None]) -> list[s
                 continue
             if not compare(expected_outputs(exercise, check), buggy, check.tol)[0]:
                 differs = True
-            if not compare(buggy, got, check.tol)[0]:
+            try:
+                same = compare(buggy, got, check.tol)[0]
+            except Exception:  # the student's outputs: whatever they provoke, no agreement
+                same = False
+            if not same:
                 agrees = False
                 break
         if differs and agrees:

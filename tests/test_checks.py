@@ -19,7 +19,9 @@ import numpy as np
 import pytest
 
 from autograder.boxed import wire
-from autograder.checks import (LocalLauncher, OutsideResult, judge, run_checks, exercises_for)
+from autograder.checks import (LocalLauncher, OutsideResult, _text, judge, run_checks,
+                               exercises_for)
+from autograder.exercise import compare
 from autograder.restore import grade_id, is_solution, solution_source
 
 REPO = Path(__file__).resolve().parents[1]
@@ -35,9 +37,12 @@ def notebook(name: str) -> tuple[str, dict[str, str]]:
     return setup, cells
 
 
-# What notebook 01's solutions need, without the plotting and the data the real setup cell loads:
-# for the tests that restart the child several times.
-LIGHT_SETUP = "import numpy as np\nfrom cs231n_lib import layers"
+# What notebooks 00's and 01's solutions need, without the plotting and the data the real setup
+# cells load: for the tests that restart the child several times. The solutions call the input
+# checks the setup cells import.
+LIGHT_SETUP = ("import numpy as np\nfrom cs231n_lib import layers\n"
+               "from cs231n_lib.layers import (check_array, check_flattens_to, check_loss_inputs,\n"
+               "                               check_shape)")
 
 
 def grade(name: str, replace: dict[str, str] | None = None, only: tuple[str, ...] = (),
@@ -65,14 +70,31 @@ def earns_nothing(verdict) -> bool:
 # Correct solutions
 # ---------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", ["00_backprop", "01_activations", "05_optimisers", "07_babysitting"])
-def test_the_reference_solutions_pass_every_check(name):
+def test_the_reference_solutions_pass_every_check(name, monkeypatch):
     """00: a Graph class built from proxies and callbacks, eval_numerical_gradient_array calling
-    the grader's f; 05: config dicts updated by the calls; 07: random_search calling train_fn."""
+    the grader's f; 05: config dicts updated by the calls; 07: random_search calling train_fn.
+
+    The largest JSON body sent or received stays far below its cap (``Limits.max_json``)."""
+    largest = [0]
+    frame, parse = wire.Connection._frame, wire.Connection._parse
+
+    def measured_frame(self, body, blob_size):
+        head = frame(self, body, blob_size)
+        largest[0] = max(largest[0], len(head) - wire.HEADER.size)
+        return head
+
+    def measured_parse(self, text):
+        largest[0] = max(largest[0], len(text))
+        return parse(self, text)
+
+    monkeypatch.setattr(wire.Connection, "_frame", measured_frame)
+    monkeypatch.setattr(wire.Connection, "_parse", measured_parse)
     result, verdicts = grade(name)
     assert result.restarts == 0 and not result.errors and not result.cell_errors
     assert not result.calls and not result.tampered
     assert verdicts and all(full_marks(v) for v in verdicts.values()), \
         {n: v.lines for n, v in verdicts.items() if not full_marks(v)}
+    assert 0 < largest[0] < wire.Limits().max_json // 100
 
 
 # ---------------------------------------------------------------------------------------------
@@ -175,6 +197,111 @@ def test_objects_in_place_of_numbers_earn_nothing(source):
                              setup=LIGHT_SETUP)
     assert earns_nothing(verdicts["relu_forward"])
     assert result.restarts == 0
+
+
+@pytest.mark.parametrize("value", [
+    "[[1.0, 2.0], [3.0]]",                  # ragged: np.asarray raises ValueError
+    "[[1.0, 2.0], 'ab']",
+    "10 ** 350",                            # sent as an int, no float holds it: OverflowError
+    "np.array(10 ** 30)",                   # an object array the wire sends as a reference
+    "np.zeros((0, 2 ** 40))",               # empty, with an absurd extent
+    "'\\x1b[2Kfull marks'",
+    "[np.zeros(3), [1.0, [2.0]]]",
+    "{'a': 1.0}",
+], ids=["ragged", "ragged-str", "huge-int", "object-array", "absurd-shape", "text", "nested",
+        "dict"])
+def test_any_value_a_student_returns_fails_its_check_alone(value):
+    """maxout_backward's check passes dx, dw and db straight on to the comparison."""
+    source = f"def maxout_backward(dout, cache):\n    v = {value}\n    return v, v, v"
+    result, verdicts = grade("01_activations", {"maxout_backward": source},
+                             only=("maxout_backward", "relu_forward"), setup=LIGHT_SETUP)
+    v = verdicts["maxout_backward"]
+    assert earns_nothing(v) and full_marks(verdicts["relu_forward"])
+    assert len(v.lines) == 3 and all(line.startswith("FAIL") and ": " in line for line in v.lines)
+
+
+def test_compare_answers_every_value_with_a_verdict():
+    want = {"ok": True, "x": np.zeros((2, 3))}
+    for got in (np.array([True, False]), np.array([]), [1, 2], "True", None):
+        assert compare(want, {"ok": got, "x": np.zeros((2, 3))}, 1e-7)[0] is False
+    for got in (10 ** 400, [[1.0, 2.0], [3.0]], [10 ** 400] * 6, np.array(["a"] * 6).reshape(2, 3),
+                np.zeros((0, 2 ** 40)), {"a": 1}, object(), np.array([1 + 1j]), [[{}] * 3] * 2):
+        ok, why = compare(want, {"ok": True, "x": got}, 1e-7)
+        assert ok is False and why.startswith("x: ") and "\n" not in why
+    assert compare(want, {"ok": np.array(True), "x": [[0.0] * 3] * 2}, 1e-7) == (True, "")
+
+
+def test_compare_checks_the_shape_before_converting():
+    """A large array of bytes is not blown up eightfold into float64 to learn its shape is wrong."""
+    import tracemalloc
+
+    got = np.zeros(50_000_000, dtype=np.uint8)
+    tracemalloc.start()
+    try:
+        ok, why = compare({"x": np.zeros(3)}, {"x": got}, 1e-7)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert not ok and "shape" in why
+    assert peak < 10 << 20
+
+
+CONTROLS = ("\x1b[2K\x1b[1A\x1b]0;owned\x07\x00\x08\x7f\x9b31m\x85\u2028\u2029\u202e\u2066"
+            "\u200b\u200f\ufeff\u00ad\r\n\t")
+
+
+def test_text_from_the_child_loses_every_control_character():
+    every = "".join(map(chr, range(0x20))) + "".join(map(chr, range(0x7f, 0xa0)))
+    for raw in (CONTROLS, every, "a" + every + "b", CONTROLS * 100):
+        text = _text(raw)
+        assert text.isprintable() and len(text) <= 200, repr(text)
+    assert _text("a\x1b[2Kb\nc\u202ed") == "a[2Kb cd"
+    assert _text("déjà vu ✓ ∑ 漢字") == "déjà vu ✓ ∑ 漢字"
+
+
+def test_escape_codes_of_a_student_never_reach_the_feedback():
+    raising = f"def relu_forward(x):\n    raise ValueError({CONTROLS!r} + 'x' * 50)"
+    cell = f"raise RuntimeError({CONTROLS!r})"
+    returning = f"def maxout_backward(dout, cache):\n    return {CONTROLS!r}, None, None"
+    result, verdicts = grade("01_activations", {"relu_forward": raising, "sigmoid_forward": cell,
+                                                "maxout_backward": returning},
+                             only=("relu_forward", "sigmoid_forward", "maxout_backward"),
+                             setup=LIGHT_SETUP)
+    texts = [*result.errors.values(), *result.cell_errors.values()]
+    for v in verdicts.values():
+        assert not full_marks(v)
+        texts += [*v.lines, v.summary, *v.hints, *v.visible_failures]
+    assert any("owned" in t for t in texts)
+    for t in texts:
+        assert t.isprintable(), repr(t)
+
+
+FORGER = '''
+import gc, sys, time
+_wire = sys.modules["wire"]
+_conn = next(o for o in gc.get_objects() if type(o) is _wire.Connection)
+_end, _next = time.monotonic() + 4, 0.0
+while time.monotonic() < _end:  # 4 s of CPU, a "done" note every 0.4 s
+    if time.monotonic() > _next:
+        _conn.note("done cell sigmoid_forward")
+        _next = time.monotonic() + 0.4
+
+
+def sigmoid_forward(x):
+    s = 1 / (1 + np.exp(-x))
+    return s, s
+'''
+
+
+def test_forged_notes_do_not_extend_a_cells_time():
+    """Each accepted note starts a new budget: a cell that keeps saying "done" would never end."""
+    start = time.monotonic()
+    result, verdicts = grade("01_activations", {"sigmoid_forward": FORGER},
+                             only=("sigmoid_forward", "relu_forward"), timeout=1, setup=LIGHT_SETUP)
+    assert result.cell_errors["sigmoid_forward"].startswith("your sigmoid_forward cell ")
+    assert result.restarts == 1
+    assert earns_nothing(verdicts["sigmoid_forward"]) and full_marks(verdicts["relu_forward"])
+    assert time.monotonic() - start < 15
 
 
 def test_not_implemented_and_undefined():

@@ -417,10 +417,45 @@ def test_broken_frames_are_protocol_errors(hostile, data):
     (["rng", ["dict", [[["str", "bit_generator"], ["str", "os.system"]]]]], b""),
     (["rng", ["dict", [[["str", "bit_generator"], ["str", "PCG64"]]]]], b""),
     (["none", 1], b""), ("none", b""), ([], b""),
+    (["array", "<b16", [1], 0, False], bytes(16)),                    # the pattern, not NumPy's
+    (["array", "|f1", [1], 0, False], bytes(1)),
+    (["array", "<f8", [0, 2**62], 0, False], b""),                    # empty, absurd extents
+    (["array", "<f8", [0, 2**40], 0, False], b""),
+    (["array", "<f8", [0, 10**19], 0, False], b""),                   # past what NumPy allows
 ], ids=lambda v: str(v)[:40] if not isinstance(v, bytes) else "")
 def test_malformed_values_are_protocol_errors(hostile, value, blob):
     with pytest.raises(ProtocolError):
         hostile.answer(hostile.frame(ok(value), blob))
+
+
+def test_a_json_body_past_its_cap_is_refused_from_the_header(hostile):
+    """150 MB of ``[],[],...`` fits the message cap but decodes to gigabytes of lists: the JSON
+    body has a cap of its own, checked before a byte of it is read (nothing follows the header
+    here: waiting for the body would end at the deadline, not in a ProtocolError)."""
+    assert Limits().max_json <= 8 << 20 < Limits().max_bytes
+    start = time.monotonic()
+    with pytest.raises(ProtocolError, match="JSON body"):
+        hostile.answer(HEADER.pack(MAGIC, 150 << 20, 0))
+    assert time.monotonic() - start < 1
+
+
+def test_a_json_body_of_many_empty_lists_is_refused(hostile):
+    hostile.grader.limits = Limits(max_json=1 << 12)
+    body = b'{"t":"ok","value":["list",[' + b",".join([b"[]"] * 2000) + b"]]}"
+    with pytest.raises(ProtocolError, match="JSON body"):
+        hostile.answer(hostile.frame(body))
+
+
+def test_the_json_cap_holds_for_the_sender_too(pair):
+    """A request whose JSON is past the cap is refused before it is sent (the connection lives
+    on); an answer past it comes back as the callee's error."""
+    p = pair({"echo": lambda x: x, "many": lambda: [0] * 5000, "one": lambda: 1},
+             limits=Limits(max_json=1 << 14))
+    with pytest.raises(ProtocolError, match="JSON body"):
+        get(p, "echo")(list(range(5000)))
+    with pytest.raises(RemoteError, match="JSON body"):
+        get(p, "many")()
+    assert get(p, "one")() == 1 and get(p, "echo")(np.zeros(5000)).shape == (5000,)
 
 
 def test_a_too_deep_structure_is_refused(hostile):

@@ -13,7 +13,9 @@ Values are *data*: None, bool, int, float (nan and inf spelled out), str, NumPy 
 arrays of numbers, tuples, lists, dicts with str or int keys, and ``np.random.Generator`` (its
 bit generator's state; the receiver builds a new Generator). An array's bytes go into the blob and
 the JSON says where, with its dtype and shape; the receiver rebuilds it with ``np.frombuffer`` and
-a copy. Nothing is ever pickled, zipped or evaluated, so no bytes can turn into code or objects.
+a copy. So the JSON body stays small, and it has a cap of its own (``Limits.max_json``), far
+below the message's: a few bytes of JSON such as ``[],`` decode to many more bytes of objects.
+Nothing is ever pickled, zipped or evaluated, so no bytes can turn into code or objects.
 
 Anything else -- a function, a class, an instance, an object array -- stays where it is: the
 sender keeps it in a table and sends a *reference*, which the receiver sees as a :class:`Proxy`.
@@ -136,6 +138,11 @@ class Limits:
     """What one message may hold; a message past any of them is refused."""
 
     max_bytes: int = 256 << 20      # JSON body + blob
+    # The JSON body alone. Arrays travel in the blob, so the JSON only holds small values and
+    # the tags of the rest; but every 3 bytes of it (``[],``) can decode to a Python object of
+    # ~60 bytes, so it is capped far below ``max_bytes``. The real checks' largest body is
+    # about 10 KB (the job: the cells' sources; tests/test_checks.py measures it).
+    max_json: int = 8 << 20
     max_depth: int = 32             # containers inside containers
     max_items: int = 1_000_000      # values in one message
     max_str: int = 1 << 20          # characters of one string
@@ -354,19 +361,29 @@ class _Decoder:
     def array(self, dtype, shape, offset, scalar):
         if type(dtype) is not str or not _DTYPE.match(dtype):
             raise ProtocolError(f"not a dtype of plain numbers: {str(dtype)[:20]!r}")
-        d = np.dtype(dtype)
+        try:
+            d = np.dtype(dtype)
+        except TypeError:  # e.g. "<b16" or "|f1": the pattern allows what NumPy has no type for
+            raise ProtocolError(f"not a dtype of plain numbers: {dtype}") from None
         if not (_send_dtype(d) and d.isnative):
             raise ProtocolError(f"not a native dtype of plain numbers: {dtype}")
         if (type(shape) is not list or len(shape) > self.limits.max_ndim
                 or not all(type(s) is int and s >= 0 for s in shape)):
             raise ProtocolError("not an array shape")
+        # Every extent, even of an empty array, must make an array NumPy can hold: a shape such
+        # as (0, 2**62, 2**62) has no bytes to check against the blob.
+        if math.prod(s for s in shape if s) * d.itemsize > self.limits.max_bytes and 0 in shape:
+            raise ProtocolError("an empty array with an absurd shape")
         if type(scalar) is not bool or (scalar and shape):
             raise ProtocolError("not an array's scalar flag")
         count = math.prod(shape)
         nbytes = count * d.itemsize
         if type(offset) is not int or offset < 0 or offset + nbytes > len(self.blob):
             raise ProtocolError("an array outside the blob")
-        a = np.frombuffer(self.blob, dtype=d, count=count, offset=offset).reshape(shape).copy()
+        try:
+            a = np.frombuffer(self.blob, dtype=d, count=count, offset=offset).reshape(shape).copy()
+        except (ValueError, OverflowError, MemoryError) as exc:
+            raise ProtocolError(f"not an array NumPy can hold ({type(exc).__name__})") from None
         self.origins[id(a)] = (d, tuple(shape), offset)
         return a[()] if scalar else a
 
@@ -567,11 +584,12 @@ class Connection:
             reply = {"t": "ok", "value": enc.value(value)}
             if back is not None:
                 reply["back"] = enc.value(back)
+            head = self._frame(reply, enc.size)
         except Exception as exc:  # e.g. a result too large to send: the caller is told why
             self._send({"t": "err", "type": type(exc).__name__[:TYPE_CHARS], "base": "",
                         "message": _message(exc)}, [])
             return
-        self._send(reply, enc.parts, enc.size)
+        self._send_frame(head, enc.parts)
 
     def _target(self, target):
         if not self.owns(target):
@@ -616,14 +634,25 @@ class Connection:
             self.broken = exc
         return self.broken
 
+    def _frame(self, body: dict, blob_size: int) -> bytes:
+        """The header and JSON body of a message; ProtocolError if the other side would refuse it."""
+        data = json.dumps(body, separators=(",", ":"), allow_nan=False).encode("ascii")
+        if len(data) > self.limits.max_json:
+            raise ProtocolError(f"a JSON body larger than {self.limits.max_json} bytes")
+        if len(data) + blob_size > self.limits.max_bytes:
+            raise ProtocolError(f"a message larger than {self.limits.max_bytes} bytes")
+        return HEADER.pack(MAGIC, len(data), blob_size) + data
+
     def _send(self, body: dict, parts: list, blob_size: int = 0) -> None:
         if self.broken is not None:
             raise self.broken
-        data = json.dumps(body, separators=(",", ":"), allow_nan=False).encode("ascii")
-        if len(data) + blob_size > self.limits.max_bytes:
-            raise ProtocolError(f"a message larger than {self.limits.max_bytes} bytes")
+        self._send_frame(self._frame(body, blob_size), parts)
+
+    def _send_frame(self, head: bytes, parts: list) -> None:
+        if self.broken is not None:
+            raise self.broken
         try:
-            self._write([HEADER.pack(MAGIC, len(data), blob_size) + data, *parts])
+            self._write([head, *parts])
         except WireError as exc:
             raise self._break(exc)
 
@@ -635,7 +664,11 @@ class Connection:
             magic, json_len, blob_len = HEADER.unpack(self._read(HEADER.size, until))
             if magic != MAGIC:
                 raise ProtocolError("not a message (bad magic)")
-            if json_len == 0 or json_len + blob_len > self.limits.max_bytes:
+            # Both caps are checked here, from the header, before a byte of the body is read.
+            if json_len == 0 or json_len > self.limits.max_json:
+                raise ProtocolError(f"a JSON body of {json_len} bytes "
+                                    f"(at most {self.limits.max_json})")
+            if json_len + blob_len > self.limits.max_bytes:
                 raise ProtocolError(f"a message of {json_len + blob_len} bytes "
                                     f"(at most {self.limits.max_bytes})")
             text = self._read(json_len, until)
