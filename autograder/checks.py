@@ -328,18 +328,24 @@ class CpuBudget:
     code needs: counted in CPU seconds, a limit never fails correct code for being slow to get
     a core, and a memory bomb meets the memory cap before its time is up. Code that sleeps or
     waits uses no CPU: a wall-clock backstop, several times the limit, catches it.
+
+    The grader's own thread counts too (the budget is made and asked in the thread that talks to
+    the child): while it waits for the child it uses no CPU, so what it uses in the step is the
+    work the child asked of it -- a child that floods the grader's callbacks spends its budget
+    on them, instead of idling cheaply while the grader works.
     """
 
     def __init__(self, pid: int, seconds: float):
         self.pid, self.seconds = pid, seconds
-        self.start = tree_cpu_seconds(pid)
+        self.start = tree_cpu_seconds(pid) + time.thread_time()
         self.wall_end = time.monotonic() + BACKSTOP_FACTOR * seconds + 10
         self.checked_at, self.cpu_left = time.monotonic(), seconds
 
     def left(self) -> float:
         now = time.monotonic()
         if now - self.checked_at >= 0.2:  # /proc is read a few times a second, not per message
-            self.cpu_left = self.seconds - (tree_cpu_seconds(self.pid) - self.start)
+            used = tree_cpu_seconds(self.pid) + time.thread_time() - self.start
+            self.cpu_left = self.seconds - used
             self.checked_at = now
         return min(self.cpu_left, self.wall_end - now)
 
