@@ -163,7 +163,8 @@ def grade_submission(job: SubmissionJob) -> SubmissionResult:
     template = _template_cells(course, job.assignment)
     # Short: the kernel's socket paths live under it, and a socket path has at most 107 bytes.
     label = re.sub(r"[^A-Za-z0-9_.]", "_", job.student)[:24]
-    scratch = Path(tempfile.mkdtemp(prefix=f"grade-{label}-"))
+    base = tempfile.gettempdir()
+    scratch = Path(tempfile.mkdtemp(prefix=f"grade-{label}-", dir=base if len(base) <= 30 else "/tmp"))
     try:
         shutil.copytree(course.template_root / "source" / job.assignment,
                         scratch / "source" / job.assignment)

@@ -45,7 +45,7 @@ class SandboxedKernelManager(AsyncKernelManager):
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self._box = sandbox_from_spec(self.sandbox)
-        sockets = self._box.workdir / "kernel"
+        sockets = self._box.workdir / "k"
         sockets.mkdir(exist_ok=True)
         self.transport = "ipc"
         self.ip = str(sockets / "k")

@@ -142,7 +142,6 @@ class OutsideChecks(NbGraderPreprocessor):
 
     exercise_modules = List(Unicode(), help="Extra exercise module files (tests)").tag(config=True)
     timeout = Float(30, help="Seconds each cell or check may run outside the kernel").tag(config=True)
-    report_dir = Unicode("", help="Folder for a JSON report per notebook").tag(config=True)
     sandbox = Dict(help="Settings of the check child's sandbox (autograder.kernel.sandbox_from_spec)"
                    ).tag(config=True)
 
@@ -166,11 +165,8 @@ class OutsideChecks(NbGraderPreprocessor):
             verdicts = judge(exercises, outside)
         for cell in nb.cells:
             self._apply(cell, verdicts)
-        if self.report_dir:
-            report = {"notes": notes_of(resources),
-                      "exercises": {name: asdict(v) for name, v in verdicts.items()}}
-            path = Path(self.report_dir) / f"{info['notebook']}.outside.json"
-            path.write_text(json.dumps(report, indent=1))
+        resources.setdefault("autograder", {})["verdicts"] = {
+            name: asdict(v) for name, v in verdicts.items()}
         return nb, resources
 
     def _apply(self, cell, verdicts) -> None:
@@ -307,6 +303,20 @@ def escape_markup(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+class SaveReport(NbGraderPreprocessor):
+    """Last of all: the verdicts and every note of the preprocessors before, for the grader."""
+
+    report_dir = Unicode("", help="Folder for a JSON report per notebook").tag(config=True)
+
+    def preprocess(self, nb, resources):
+        if self.report_dir:
+            report = {"notes": notes_of(resources),
+                      "exercises": resources.get("autograder", {}).get("verdicts", {})}
+            path = Path(self.report_dir) / f"{resources['nbgrader']['notebook']}.outside.json"
+            path.write_text(json.dumps(report, indent=1))
+        return nb, resources
+
+
 class HideHiddenTests(NbGraderPreprocessor):
     """Remove hidden test code, and every output line that echoes it, from the feedback."""
 
@@ -373,7 +383,7 @@ def autograde_preprocessors() -> list:
 
     return [GuardedExecute, StderrToStdout, OutsideChecks, IgnorePattern,
             ClearMetadataPreprocessor, LimitOutput, SafeOutput, CapOutput, SaveAutoGrades,
-            AssignLatePenalties, CheckCellMetadata]
+            AssignLatePenalties, CheckCellMetadata, SaveReport]
 
 
 def feedback_preprocessors() -> list:

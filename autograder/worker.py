@@ -40,7 +40,7 @@ def autograde_config(job: WorkerJob):
     c.OutsideChecks.exercise_modules = list(options["exercise_modules"])
     c.OutsideChecks.sandbox = {**job.sandbox, "workdir": str(root / "box-checks"),
                                "pythonpath": job.sandbox.get("checks_pythonpath", job.sandbox["pythonpath"])}
-    c.OutsideChecks.report_dir = str(root)
+    c.SaveReport.report_dir = str(root)
     return c
 
 
