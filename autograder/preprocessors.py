@@ -29,6 +29,7 @@ Feedback (``GenerateFeedback.preprocessors``):
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from dataclasses import asdict
@@ -299,8 +300,39 @@ class SafeOutput(NbGraderPreprocessor):
 
 
 def escape_markup(text: str) -> str:
-    """A written answer's raw HTML shown as text (Markdown, and LaTeX's <, still read right)."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """A written answer's raw HTML shown as text (Markdown, and LaTeX's <, still read right),
+    and its links unable to run anything when clicked (see :func:`neutralise_links`)."""
+    return neutralise_links(text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"))
+
+
+# A Markdown link's target: inline ``[text](target`` / ``![alt](target``, or a reference
+# definition ``[label]: target`` at the start of a line.
+_LINK_TARGET = re.compile(r"(\]\(\s*|^[ \t]{0,3}\[[^\]\n]+\]:[ \t]*)([^\s)]*)", re.MULTILINE)
+_SAFE_SCHEMES = ("http", "https", "mailto")
+# Browsers drop tabs and newlines anywhere in a URL, so "java\tscript:" is still JavaScript.
+_SCRIPT_SCHEME = re.compile(r"(?i)\b((?:j\s*a\s*v\s*a|v\s*b|l\s*i\s*v\s*e)\s*s\s*c\s*r\s*i\s*p\s*t"
+                            r"|d\s*a\s*t\s*a|f\s*i\s*l\s*e)(\s*):")
+
+
+def neutralise_links(text: str) -> str:
+    """Links in a student's Markdown may only go to the web or to an e-mail address.
+
+    A link whose target names any other scheme (``javascript:``, ``data:``, ``vbscript:``,
+    ``file:``...) loses its target; and wherever such a scheme is still written, a zero-width
+    space before its colon makes it plain text to a browser while the reader sees the same words.
+    """
+    def target(match):
+        url, before = match.group(2), None
+        while url != before:  # "&amp;#x61;" is an "a" to some Markdown renderers
+            before, url = url, html.unescape(url)
+        url = re.sub(r"[\x00-\x20]", "", url)
+        scheme = re.match(r"([A-Za-z][A-Za-z0-9+.\-]*):", url)
+        if scheme and scheme.group(1).lower() not in _SAFE_SCHEMES:
+            return match.group(1) + "#link-removed"
+        return match.group(0)
+
+    text = _LINK_TARGET.sub(target, text)
+    return _SCRIPT_SCHEME.sub(lambda m: m.group(1) + m.group(2) + "\u200b:", text)
 
 
 class SaveReport(NbGraderPreprocessor):

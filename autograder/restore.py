@@ -29,12 +29,20 @@ class NotANotebook(ValueError):
     """The submitted file cannot be read as a Jupyter notebook (the message says why)."""
 
 
+# A notebook with its figures is a few MiB; parsing a huge one would cost the grader's memory.
+MAX_NOTEBOOK_BYTES = 32 * 2**20
+
+
 def read_submission(path) -> NotebookNode:
     """The submitted notebook, or :class:`NotANotebook` with a one-line reason."""
     try:
-        raw = open(path, "rb").read()
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_NOTEBOOK_BYTES + 1)
     except OSError as exc:
         raise NotANotebook(f"the file cannot be read: {exc.strerror}") from None
+    if len(raw) > MAX_NOTEBOOK_BYTES:
+        raise NotANotebook(f"the notebook file is larger than {MAX_NOTEBOOK_BYTES // 2**20} MiB "
+                           "(clear the outputs and hand it in again)")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:

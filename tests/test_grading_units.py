@@ -91,6 +91,16 @@ def test_unreadable_files_get_a_reason(tmp_path, content, words):
         read_submission(path)
 
 
+def test_a_huge_file_is_refused_before_it_is_parsed(tmp_path):
+    from autograder.restore import MAX_NOTEBOOK_BYTES
+
+    path = tmp_path / "x.ipynb"
+    with open(path, "wb") as handle:  # sparse: costs no disk
+        handle.truncate(MAX_NOTEBOOK_BYTES + 1)
+    with pytest.raises(NotANotebook, match="larger than 32 MiB"):
+        read_submission(path)
+
+
 def test_missing_file_gets_a_reason(tmp_path):
     with pytest.raises(NotANotebook, match="cannot be read"):
         read_submission(tmp_path / "absent.ipynb")

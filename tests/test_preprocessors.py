@@ -1,6 +1,10 @@
 """The preprocessors that make a graded notebook safe to open: markup and size."""
 
+import html as html_lib
 import json
+import re
+
+import pytest
 
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
@@ -44,6 +48,26 @@ def test_a_written_answer_s_html_is_shown_as_text():
     nb = run(SafeOutput(), [answer, release_text])
     assert nb.cells[0].source == 'See &lt;img src=z onerror="steal()"&gt; and $a &lt; b$ &amp; more'
     assert nb.cells[1].source == "<b>instructions</b>"  # the course's own text is left alone
+
+
+@pytest.mark.parametrize("link", [
+    "[click](javascript:steal())", "[click]( JavaScript:steal() )", "[c](java\tscript:steal())",
+    "[click][r]\n\n[r]: javascript:steal()", "![x](data:text/html;base64,PHNjcmlwdD4=)",
+    "[click](vbscript:steal)", "[click](<javascript:steal()>)", "[c](jav&#x61;script:steal())"])
+def test_a_written_answers_links_cannot_run_script(link):
+    from nbconvert.filters.markdown import markdown2html
+
+    html = markdown2html(run(SafeOutput(), [_solution(new_markdown_cell(link))]).cells[0].source)
+    hrefs = re.findall(r'(?:href|src)="([^"]*)"', html)
+    for url in hrefs:
+        scheme = re.match(r"([a-z][a-z0-9+.-]*):", html_lib.unescape(url).replace("\t", "").lower())
+        assert scheme is None or scheme.group(1) in ("http", "https", "mailto"), (link, html)
+
+
+def test_a_written_answers_web_links_still_work():
+    text = "[paper](https://arxiv.org/abs/1502.03167), [notes](#batchnorm) and the data: shown"
+    source = run(SafeOutput(), [_solution(new_markdown_cell(text))]).cells[0].source
+    assert "](https://arxiv.org/abs/1502.03167)" in source and "](#batchnorm)" in source
 
 
 def test_attachments_are_dropped():
