@@ -5,8 +5,8 @@ Two kinds of process run it: the Jupyter kernel that executes the notebook, and 
 that calls the student's functions for the checks. Each starts inside its own :class:`Sandbox`:
 
 * **nothing of the host is writable**, and little of it is visible: the system folders
-  (``/usr``, ``/etc`` without its password hashes), the Python installation and the grader's venv,
-  all read-only, plus the read-only folders the sandbox is given (the student's edition of the
+  (``/usr``, ``/etc`` without what other accounts may not read), the Python installation and the
+  grader's venv (without PyTorch, :data:`HIDDEN_PACKAGES`), all read-only, plus the read-only folders the sandbox is given (the student's edition of the
   library). The repository, the course folder, other students' scratch folders, the real
   ``HOME`` and the host's ``/tmp`` (with its sockets) are simply not there;
 * **one writable folder** (``workdir``): the kernel's connection file and sockets, or the check
@@ -30,9 +30,11 @@ environment), and every result says so.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import threading
@@ -45,8 +47,9 @@ HOME = "/home/student"       # the sandbox's HOME (an in-memory file system)
 NO_SANDBOX_WARNING = ("graded WITHOUT the sandbox (--no-sandbox): student code ran with the "
                       "grader's rights")
 
-# Files of /etc that no student process needs to read.
-HIDDEN_FILES = ("/etc/shadow", "/etc/gshadow", "/etc/shadow-", "/etc/gshadow-", "/etc/sudoers")
+# Packages of the grader's venv that student code may not import: PyTorch's autograd would
+# compute every backward pass the exercises ask for. Inside the sandbox their folders are empty.
+HIDDEN_PACKAGES = ("torch", "functorch", "torchgen")
 
 
 class SandboxUnavailable(RuntimeError):
@@ -90,9 +93,61 @@ def _system_binds() -> list[str]:
             args += ["--symlink", os.readlink(link), link]
         elif os.path.isdir(link):
             args += ["--ro-bind", link, link]
-    for hidden in HIDDEN_FILES:
-        if os.path.exists(hidden):
-            args += ["--ro-bind", "/dev/null", hidden]
+    return args
+
+
+def private_entries(root: str) -> list[tuple[str, bool]]:
+    """Files and folders under ``root`` that other accounts may not read: (path, is_folder).
+
+    The sandbox's user is unprivileged inside, but when the grader runs as root it *is* root to
+    the host's file permissions (a user namespace maps it to the account that started it). So
+    whatever the host keeps from other accounts -- password hashes, SSH host keys, a database's
+    access rules -- is masked rather than trusted to permissions.
+    """
+    found, stack = [], [root]
+    while stack:
+        try:
+            entries = os.scandir(stack.pop())
+        except OSError:
+            continue
+        with entries:
+            for entry in entries:
+                try:
+                    mode = entry.stat(follow_symlinks=False).st_mode
+                except OSError:
+                    continue
+                if stat.S_ISDIR(mode):
+                    if mode & 0o005 != 0o005:
+                        found.append((entry.path, True))
+                    else:
+                        stack.append(entry.path)
+                elif stat.S_ISREG(mode) and not mode & 0o004:
+                    found.append((entry.path, False))
+    return found
+
+
+@functools.lru_cache(maxsize=None)
+def _etc_masks() -> tuple[str, ...]:
+    # /etc is where a host keeps its secrets (~1,200 entries: 35 ms). /usr and the Python
+    # installation hold software (200,000 entries: seconds), and are not scanned.
+    return tuple(_masks("/etc"))
+
+
+def _masks(root: str) -> list[str]:
+    args = []
+    for path, folder in private_entries(root):
+        args += ["--tmpfs", path] if folder else ["--ro-bind", "/dev/null", path]
+    return args
+
+
+def _hidden_packages(roots: Sequence[str]) -> list[str]:
+    args = []
+    for folder in sys.path:
+        folder = os.path.realpath(folder)
+        if folder.endswith("site-packages") and any(folder.startswith(r + os.sep) for r in roots):
+            for name in HIDDEN_PACKAGES:
+                if os.path.isdir(os.path.join(folder, name)):
+                    args += ["--tmpfs", os.path.join(folder, name)]
     return args
 
 
@@ -300,6 +355,9 @@ class Sandbox:
                 "--size", tmpfs, "--tmpfs", "/tmp", "--size", tmpfs, "--tmpfs", HOME]
         for root in _python_roots() + self.readable + self.pythonpath:
             args += ["--ro-bind", root, root]
+        args += [*_etc_masks(), *_hidden_packages(_python_roots())]
+        for root in self.readable + self.pythonpath:
+            args += _masks(root)
         args += ["--bind", str(self.workdir), str(self.workdir),
                  "--dev", "/dev", "--size", tmpfs, "--tmpfs", "/dev/shm", "--proc", "/proc",
                  "--unshare-all", *(["--share-net"] if self.limits.allow_network else []),

@@ -305,7 +305,8 @@ def test_a_submission_past_its_wall_clock_limit_scores_zero_and_leaves_no_proces
     source, release = classroom.read_pair(course, "toy")
     # It sleeps well past the limit, so the limit fires however fast this machine grades.
     notebook = classroom.correct(source, release)
-    first = next(c for c in notebook.cells if c.cell_type == "code")
+    first = next(c for c in notebook.cells if c.cell_type == "code"
+                 and c.metadata.get("nbgrader", {}).get("solution"))
     first.source = "import time\ntime.sleep(120)\n" + first.source
     classroom.hand_in(course, student, "toy", notebook)
     result = grade_submission(SubmissionJob(str(course.root), student, "toy", options))
