@@ -249,13 +249,29 @@ def blas_report() -> str:
     return "BLAS: " + ", ".join(libs + found) + "; one BLAS thread per grading kernel"
 
 
+CLASS_SIZE = 300   # the class --course projects to
+
+
+def projection(run: Run, assignments: list[str], class_size: int = CLASS_SIZE) -> str:
+    """The wall time of grading ``class_size`` students on every assignment, as ``run`` graded
+    its class (each student handed in every assignment): both scale with the number of students."""
+    scale = class_size / (len(run.results) / max(len(assignments), 1))
+    return (f"projected for {class_size} students x {len(assignments)} notebooks = "
+            f"{class_size * len(assignments)} submissions on {run.cores} core(s): "
+            f"{run.grading * scale / 60:.1f} min grading, "
+            f"{run.total * scale / 60:.1f} min with feedback and export")
+
+
 def run(notebooks: str | os.PathLike | None = None, assignments: list[str] | None = None,
         students: int = 24, workers: int | None = None, scheduler: str | None = None,
-        keep: str | None = None, options: GradingOptions = GradingOptions()) -> int:
+        keep: str | None = None, options: GradingOptions = GradingOptions(),
+        whole_course: bool = False) -> int:
     print(blas_report())
     folder = Path(keep).resolve() if keep else Path(tempfile.mkdtemp(prefix="bench-grade-"))
     try:
         course = Course(folder / "prepared", notebooks)
+        if whole_course:
+            assignments = course.available_assignments()
         assignments = assignments or course.available_assignments()[:1]
         if not assignments:
             raise ValueError(f"no assignment notebooks found under {course.notebooks}")
@@ -281,6 +297,8 @@ def run(notebooks: str | os.PathLike | None = None, assignments: list[str] | Non
         print(throughput_table(runs))
         print(f"\nsame scores in every run: {'yes' if same else 'NO'}; "
               f"load average now {os.getloadavg()[0]:.1f} on {available_cores()} cores")
+        if whole_course:
+            print(projection(runs[-1], assignments))
         after = measure_startup()
         startup = {label: (before[label] + after[label]) / 2 for label in before}
         print()

@@ -145,6 +145,8 @@ def main(argv=None) -> int:
     p = sub.add_parser("bench", help="grade a generated class serially and on all workers; "
                                      "print the throughput and where the time goes")
     p.add_argument("assignments", nargs="*", help="default: the first notebook")
+    p.add_argument("--course", dest="whole_course", action="store_true",
+                   help="every notebook, and the projected time for a class of 300")
     p.add_argument("--students", type=int, default=24, help="class size (default 24)")
     p.add_argument("--workers", type=int, default=None, help="default: the number of cores")
     p.add_argument("--scheduler", default=None, help="grade the parallel run on this Dask cluster")
@@ -217,7 +219,7 @@ def _run(course: Course, args) -> int:
         from autograder.bench import run
 
         return run(course.notebooks, args.assignments or None, args.students, args.workers,
-                   args.scheduler, args.keep)
+                   args.scheduler, args.keep, whole_course=args.whole_course)
     if args.command == "demo":
         from autograder.classroom import build_demo_class
 

@@ -76,3 +76,17 @@ def test_startup_probes_time_real_processes():
 def test_a_class_needs_a_student():
     with pytest.raises(ValueError, match="--students must be at least 1, got 0"):
         build_class(None, ["nb"], 0)
+
+
+def test_projection_scales_the_class_to_300_students():
+    from autograder.bench import projection
+
+    def sub(student, assignment, seconds):
+        return SubmissionResult(student, assignment, "graded", seconds=seconds)
+
+    # 2 students x 2 notebooks in 30 s of wall time (36 s with feedback and export).
+    results = [sub("a", "bp", 5.0), sub("b", "bp", 5.0), sub("a", "conv", 15.0), sub("b", "conv", 15.0)]
+    line = projection(Run("pool", 2, grading=30.0, total=36.0, results=results), ["bp", "conv"],
+                      class_size=300)
+    # 300 students = 150x the class: 30 s x 150 = 75 min; 36 s x 150 = 90 min.
+    assert "600 submissions on 2 core(s): 75.0 min grading, 90.0 min with feedback and export" in line
