@@ -26,9 +26,6 @@ def stamp(when: dt.datetime) -> str:
     return when.strftime(exchange.TIMESTAMP_FORMAT)
 
 
-NOW = dt.datetime.now(dt.timezone.utc)
-
-
 def hand_in(inbound: Path, student: str, claimed: dt.datetime, files: dict, name_time=None) -> Path:
     """What nbgrader's submit leaves: a folder with the files and timestamp.txt."""
     folder = inbound / f"{student}+{A}+{stamp(name_time or claimed)}+{os.urandom(4).hex()}"
@@ -37,6 +34,11 @@ def hand_in(inbound: Path, student: str, claimed: dt.datetime, files: dict, name
         (folder / name).write_text(text)
     (folder / "timestamp.txt").write_text(stamp(claimed))
     return folder
+
+
+@pytest.fixture()
+def now():
+    return dt.datetime.now(dt.timezone.utc)
 
 
 @pytest.fixture()
@@ -54,19 +56,19 @@ def collected(course, log=None):
     return {student: stamp_ for student, _, stamp_ in found}
 
 
-def test_an_honest_submission_is_collected_with_its_own_timestamp(course):
+def test_an_honest_submission_is_collected_with_its_own_timestamp(course, now):
     course, inbound = course
-    hand_in(inbound, "ada", NOW - dt.timedelta(seconds=2), {f"{A}.ipynb": "ada's work"})
-    assert collected(course) == {"ada": stamp(NOW - dt.timedelta(seconds=2))}
+    hand_in(inbound, "ada", now - dt.timedelta(seconds=2), {f"{A}.ipynb": "ada's work"})
+    assert collected(course) == {"ada": stamp(now - dt.timedelta(seconds=2))}
     folder = course.root / "submitted" / "ada" / A
     assert (folder / f"{A}.ipynb").read_text() == "ada's work"
     # The claim is kept: nbgrader's Fetch Feedback finds the feedback by it.
-    assert (folder / "timestamp.txt").read_text() == stamp(NOW - dt.timedelta(seconds=2))
+    assert (folder / "timestamp.txt").read_text() == stamp(now - dt.timedelta(seconds=2))
 
 
-def test_a_folder_naming_a_classmate_is_refused(course):
+def test_a_folder_naming_a_classmate_is_refused(course, now):
     course, inbound = course
-    hand_in(inbound, "bob", NOW + dt.timedelta(days=1), {f"{A}.ipynb": "not bob's work"})
+    hand_in(inbound, "bob", now + dt.timedelta(days=1), {f"{A}.ipynb": "not bob's work"})
     log = []
     assert collected(course, log) == {}
     assert not (course.root / "submitted" / "bob").exists()
@@ -74,16 +76,16 @@ def test_a_folder_naming_a_classmate_is_refused(course):
 
 
 @pytest.mark.parametrize("trick", ["link_inside", "entry_is_link", "fifo", "nested_link"])
-def test_links_and_special_files_are_never_followed(course, tmp_path, trick):
+def test_links_and_special_files_are_never_followed(course, now, tmp_path, trick):
     course, inbound = course
     secret = tmp_path / "instructor_source.ipynb"
     secret.write_text("SOLUTIONS")
     if trick == "entry_is_link":
-        real = hand_in(tmp_path / "elsewhere", "ada", NOW, {f"{A}.ipynb": "x"})
+        real = hand_in(tmp_path / "elsewhere", "ada", now, {f"{A}.ipynb": "x"})
         inbound.mkdir(parents=True)
         (inbound / real.name).symlink_to(real)
     else:
-        folder = hand_in(inbound, "ada", NOW, {})
+        folder = hand_in(inbound, "ada", now, {})
         if trick == "link_inside":
             (folder / f"{A}.ipynb").symlink_to(secret)
         elif trick == "fifo":
@@ -97,9 +99,9 @@ def test_links_and_special_files_are_never_followed(course, tmp_path, trick):
     assert "SOLUTIONS" not in "".join(p.read_text() for p in course.root.rglob("*") if p.is_file())
 
 
-def test_a_timestamp_forged_into_the_past_is_replaced_by_when_the_files_were_written(course):
+def test_a_timestamp_forged_into_the_past_is_replaced_by_when_the_files_were_written(course, now):
     course, inbound = course
-    claimed = NOW - dt.timedelta(days=3)  # "I handed in before the deadline"
+    claimed = now - dt.timedelta(days=3)  # "I handed in before the deadline"
     hand_in(inbound, "ada", claimed, {f"{A}.ipynb": "late work"})
     log = []
     recorded = exchange._parse(collected(course, log)["ada"])
@@ -107,26 +109,26 @@ def test_a_timestamp_forged_into_the_past_is_replaced_by_when_the_files_were_wri
     assert any("claims" in line and "recorded" in line for line in log), log
 
 
-def test_the_latest_is_the_one_written_last_whatever_its_name_says(course):
+def test_the_latest_is_the_one_written_last_whatever_its_name_says(course, now):
     course, inbound = course
-    hand_in(inbound, "ada", NOW, {f"{A}.ipynb": "first"}, name_time=NOW + dt.timedelta(days=9))
-    hand_in(inbound, "ada", NOW, {f"{A}.ipynb": "second"})
+    hand_in(inbound, "ada", now, {f"{A}.ipynb": "first"}, name_time=now + dt.timedelta(days=9))
+    hand_in(inbound, "ada", now, {f"{A}.ipynb": "second"})
     collected(course)
     assert (course.root / "submitted" / "ada" / A / f"{A}.ipynb").read_text() == "second"
 
 
-def test_size_caps(course, monkeypatch):
+def test_size_caps(course, now, monkeypatch):
     course, inbound = course
     monkeypatch.setattr(exchange, "MAX_SUBMISSION_BYTES", 1000)
-    hand_in(inbound, "ada", NOW, {f"{A}.ipynb": "x" * 2000})
+    hand_in(inbound, "ada", now, {f"{A}.ipynb": "x" * 2000})
     log = []
     assert collected(course, log) == {}
     assert "larger than" in log[0]
 
 
-def test_no_account_of_that_name(course):
+def test_no_account_of_that_name(course, now):
     course, inbound = course
-    hand_in(inbound, "zed", NOW, {f"{A}.ipynb": "x"})
+    hand_in(inbound, "zed", now, {f"{A}.ipynb": "x"})
     log = []
     assert collected(course, log) == {}
     assert "no account named 'zed'" in log[0]
