@@ -1,10 +1,17 @@
 """The activation saturation explorer: where do the inputs of a unit fall on its activation?
 
-A unit passes back ``dout * f'(x)``. When its inputs ``x`` land where the activation is flat
-(|x| large for sigmoid and tanh, x < 0 for ReLU) the local gradient ``f'(x)`` is nearly zero
-and the unit stops learning. The explorer draws the activation with the distribution of its
-inputs laid over it, the histogram of local gradients, and the fraction of saturated (or dead)
-units, for inputs ``x = shift + scale * z`` with z standard normal.
+A unit passes back ``dout * f'(x)``. When an input ``x`` lands where the activation is flat
+(|x| large for sigmoid and tanh, x <= 0 for ReLU) the local gradient ``f'(x)`` is nearly zero
+and the unit learns (almost) nothing from that input. The explorer draws the activation with the
+distribution of the inputs ``x = shift + scale * z`` (z standard normal) laid over it, the
+histogram of their local gradients, and the fraction of inputs at which the local gradient is
+below 1% of the activation's largest slope.
+
+Read the inputs as those of one unit over a data set. For sigmoid and tanh the fraction is the
+share of examples on which the unit is saturated. For ReLU it is the share on which the unit is
+inactive, which is half of them for centred inputs at any scale and is normal: the unit still
+learns from the other half. A ReLU is *dead* only when it is inactive on every example, i.e. when
+the fraction reaches 100% (a large negative shift).
 
 ``saturation_explorer`` returns a :class:`SaturationExplorer`; in a notebook it displays itself,
 and a test can drive it headless through ``explorer.update(input_scale=...)`` (or by setting
@@ -20,8 +27,9 @@ from cs231n_lib import layers
 from cs231n_lib.widgets.explorer import Explorer
 
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "elu")
-# The largest slope of each activation: a unit counts as saturated (or dead) where its local
-# gradient is below SATURATION_LEVEL times this.
+# The largest slope of each activation: an input counts as saturated (or, for ReLU, inactive)
+# where its local gradient is below SATURATION_LEVEL times this. Leaky ReLU's left slope is
+# exactly 1% (alpha = 0.01), so it is never counted.
 MAX_SLOPE = {"sigmoid": 0.25, "tanh": 1.0, "relu": 1.0, "leaky_relu": 1.0, "elu": 1.0}
 SATURATION_LEVEL = 0.01
 
@@ -37,7 +45,9 @@ def activation_and_gradient(activation: str, x):
 
 def saturated_fraction(activation: str, x) -> float:
     """Fraction of the inputs x at which the local gradient is below 1% of the activation's
-    largest slope: saturated units (sigmoid, tanh, ELU's left tail) or dead ones (ReLU, x < 0)."""
+    largest slope: saturated (sigmoid, tanh, ELU's left tail) or inactive (ReLU, x <= 0).
+
+    Over one unit's inputs on a data set, a ReLU is dead when this is 1: inactive everywhere."""
     _, grad = activation_and_gradient(activation, np.asarray(x, dtype=np.float64))
     return float(np.mean(grad < SATURATION_LEVEL * MAX_SLOPE[activation]))
 
@@ -50,7 +60,8 @@ class SaturationExplorer(Explorer):
     controls : dict of ipywidgets: ``activation`` (Dropdown), ``input_scale`` (FloatLogSlider,
         the std of the inputs), ``input_shift`` (FloatSlider, their mean)
     figure : matplotlib Figure: the activation with the input histogram (left), the histogram of
-        local gradients (middle), the saturated fraction as a bar (right)
+        local gradients (middle), the fraction of inputs with f'(x) < 1% of the largest slope as a
+        bar (right)
     inputs, local_gradients : the arrays behind the histograms
     saturated_fraction : the height of the bar
     """
@@ -76,8 +87,11 @@ class SaturationExplorer(Explorer):
                 style=style),
         }
         self.figure = Figure(figsize=(12, 3.8))
+        # A fixed layout with room between the panels: the density axis on the right of the
+        # first panel has a label but no tick labels, so nothing reaches the middle panel.
         self._ax_curve, self._ax_grad, self._ax_frac = self.figure.subplots(
-            1, 3, gridspec_kw={"width_ratios": [1.4, 1.2, 0.45]})
+            1, 3, gridspec_kw={"width_ratios": [1.4, 1.2, 0.45], "wspace": 0.4,
+                               "left": 0.06, "right": 0.97, "bottom": 0.15, "top": 0.8})
         self._ax_hist = self._ax_curve.twinx()
         self._start()
 
@@ -97,7 +111,9 @@ class SaturationExplorer(Explorer):
         # One StepPatch per histogram (stairs), not one bar per bin: redraws stay cheap.
         density, edges = np.histogram(self.inputs, bins=60, range=(-reach, reach), density=True)
         self._ax_hist.stairs(density, edges, fill=True, color="tab:orange", alpha=0.35)
-        self._ax_hist.set_ylabel("density of inputs x", color="tab:orange")
+        self._ax_hist.set_yticks([])
+        self._ax_hist.yaxis.set_label_position("right")  # clear() puts it back on the left
+        self._ax_hist.set_ylabel("density of the inputs x", color="tab:orange")
         self._ax_curve.plot(grid, curve, color="tab:blue", lw=2)
         self._ax_curve.set_zorder(self._ax_hist.get_zorder() + 1)
         self._ax_curve.patch.set_visible(False)
@@ -107,19 +123,20 @@ class SaturationExplorer(Explorer):
         counts, edges = np.histogram(self.local_gradients, bins=50, range=(0, 1.05 * top))
         self._ax_grad.stairs(counts, edges, fill=True, color="tab:green")
         self._ax_grad.axvline(SATURATION_LEVEL * top, color="k", ls="--", lw=1)
-        self._ax_grad.set(xlabel="local gradient f'(x)", ylabel="number of units",
-                          title=f"Local gradients of {len(self.inputs)} units")
+        self._ax_grad.set(xlabel="local gradient f'(x)", ylabel="number of inputs",
+                          title=f"Local gradients at {len(self.inputs)} inputs")
         self._ax_frac.bar([0], [self.saturated_fraction], color="tab:red", width=0.6)
-        self._ax_frac.set(xlim=(-0.6, 0.6), ylim=(0, 1), xticks=[], ylabel="fraction of units",
-                          title=f"saturated/dead\n{100 * self.saturated_fraction:.1f}%")
-        if self.redraws == 0:  # lay out once: tight_layout costs more than the whole redraw
-            self.figure.tight_layout()
+        state = "saturated" if act in ("sigmoid", "tanh", "elu") else "inactive"
+        if act == "relu" and self.saturated_fraction == 1.0:
+            state += "\n(a dead unit)"  # inactive on every input
+        self._ax_frac.set(xlim=(-0.6, 0.6), ylim=(0, 1), xticks=[], ylabel="fraction of inputs",
+                          title=f"f' < 1% of max:\n{100 * self.saturated_fraction:.1f}% {state}")
 
 
 def saturation_explorer(activation: str = "sigmoid", input_scale: float = 1.0,
                         input_shift: float = 0.0, num_units: int = 20_000,
                         seed: int = 0) -> SaturationExplorer:
-    """Explore how the spread of a unit's inputs saturates (or kills) it.
+    """Explore how the spread of a unit's inputs saturates it (or, for ReLU, switches it off).
 
     Inputs ``x = input_shift + input_scale * z`` for ``num_units`` standard normal z (fixed by
     ``seed``). Returns the explorer: display it in a notebook, or drive ``.update(...)`` /
