@@ -5,13 +5,19 @@ Images are NCHW: x (N, C, H, W); filters w (F, C, HH, WW); bias b (F,).
 
 The convolution has three implementations that compute the same thing:
 - conv_forward_naive / conv_backward_naive (conv_naive.py): loops, the definition;
-- "gemm" (conv_gemm.py): im2col, one matrix multiply per image, any size and stride;
+- "gemm" (conv_gemm.py): im2col with one matrix multiply per block of images (the
+  positions of all the block's images side by side), any kernel size; a stride s > 1 is
+  first turned into stride 1 by splitting the input into its s*s phases;
 - "winograd" (conv_winograd.py): 3x3 stride-1 filters with 36 multiplications per 4x4
   output block and channel instead of 144 (or 16 per 2x2 block instead of 36).
-conv_forward picks the faster one that applies; conv_param['method'] ('auto' | 'gemm' |
-'winograd') overrides the choice, e.g. to compare them. Both fast paths split a large
-batch into blocks that run on all cores (conv_blocks.py) and reuse their scratch arrays
-between calls (conv_workspace.py). `python -m cs231n_lib.bench` times them.
+conv_forward takes "winograd" for 3x3 stride-1 layers with at least WINOGRAD_MIN_CHANNELS
+input channels and "gemm" otherwise; conv_param['method'] ('auto' | 'gemm' | 'winograd')
+overrides the choice, e.g. to compare them. Both fast paths cut the batch into blocks
+sized to keep their scratch arrays to a few MiB; the blocks run side by side on the
+cores, with BLAS held to one thread while a layer runs (conv_blocks.py; needs
+threadpoolctl, else the blocks run one after another), and reuse their scratch arrays
+between calls (conv_workspace.py). `python -m cs231n_lib.bench` times them. For the
+textbook im2col (one gather, one matrix multiply for the whole batch) see notebook 06.
 """
 
 import numpy as np
