@@ -103,7 +103,7 @@ class Submission:
         """
         try:
             claimed = _parse(self.claimed)
-        except ValueError:
+        except Exception:  # noqa: BLE001 -- a claim that is no date (or overflows) is no claim
             return self.written.strftime(TIMESTAMP_FORMAT)
         if claimed + CLOCK_TOLERANCE < self.written:
             return self.written.strftime(TIMESTAMP_FORMAT)
@@ -127,48 +127,71 @@ def account_uid(student: str) -> int | None:
         return None
 
 
-def _read_folder(dir_fd: int, uid: int, budget: list, prefix: str = "") -> tuple[dict, float]:
+MAX_DEPTH = 8              # folders within folders
+MAX_FOLDERS = 100
+
+
+def _read_folder(top_fd: int, uid: int) -> tuple[dict, float]:
     """Every regular file below an open folder: {relative path: bytes}, and the latest ctime.
 
     Opened through file descriptors that refuse links, so nothing the student links to (another
     student's work, the instructor's source, /dev/zero) is ever read, even if a link replaces a
-    file while this runs.
+    file while this runs. Walked without recursion, and only so deep and so wide.
     """
-    files, latest = {}, os.fstat(dir_fd).st_ctime
-    for name in sorted(os.listdir(dir_fd)):
-        where = prefix + name
-        info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-        if info.st_uid != uid:
-            raise Refused(f"{where} is not owned by the student's account")
-        if stat.S_ISDIR(info.st_mode):
-            fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=dir_fd)
+    files, latest = {}, os.fstat(top_fd).st_ctime
+    bytes_left, files_left, folders_left = MAX_SUBMISSION_BYTES, MAX_SUBMISSION_FILES, MAX_FOLDERS
+    pending = [(top_fd, "", 0)]
+    try:
+        while pending:
+            dir_fd, prefix, depth = pending.pop()
             try:
-                more, when = _read_folder(fd, uid, budget, where + "/")
+                for name in sorted(os.listdir(dir_fd)):
+                    where = prefix + name
+                    info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+                    if info.st_uid != uid:
+                        raise Refused(f"{where} is not owned by the student's account")
+                    if stat.S_ISDIR(info.st_mode):
+                        folders_left -= 1
+                        if depth + 1 > MAX_DEPTH or folders_left < 0:
+                            raise Refused(f"more than {MAX_FOLDERS} folders, or folders more "
+                                          f"than {MAX_DEPTH} deep")
+                        fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW,
+                                     dir_fd=dir_fd)
+                        latest = max(latest, os.fstat(fd).st_ctime)
+                        pending.append((fd, where + "/", depth + 1))
+                        continue
+                    if not stat.S_ISREG(info.st_mode):
+                        raise Refused(f"{where} is a link or a special file, not a regular file")
+                    files_left -= 1
+                    if files_left < 0:
+                        raise Refused(f"more than {MAX_SUBMISSION_FILES} files")
+                    data, when = _read_file(dir_fd, name, uid, where, bytes_left)
+                    bytes_left -= len(data)
+                    files[where] = data
+                    latest = max(latest, when)
             finally:
-                os.close(fd)
-            files.update(more)
-            latest = max(latest, when)
-            continue
-        if not stat.S_ISREG(info.st_mode):
-            raise Refused(f"{where} is a link or a special file, not a regular file")
-        budget[1] -= 1
-        if budget[1] < 0:
-            raise Refused(f"more than {MAX_SUBMISSION_FILES} files")
-        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
-        try:
-            opened = os.fstat(fd)
-            if not stat.S_ISREG(opened.st_mode) or opened.st_uid != uid:
-                raise Refused(f"{where} changed while it was read")
-            with os.fdopen(os.dup(fd), "rb") as handle:
-                data = handle.read(budget[0] + 1)
-        finally:
-            os.close(fd)
-        budget[0] -= len(data)
-        if budget[0] < 0:
-            raise Refused(f"larger than {MAX_SUBMISSION_BYTES // 2**20} MiB in all")
-        files[where] = data
-        latest = max(latest, opened.st_ctime)
+                if dir_fd != top_fd:
+                    os.close(dir_fd)
+    finally:
+        for dir_fd, _, _ in pending:
+            if dir_fd != top_fd:
+                os.close(dir_fd)
     return files, latest
+
+
+def _read_file(dir_fd: int, name: str, uid: int, where: str, budget: int) -> tuple[bytes, float]:
+    fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
+    try:
+        opened = os.fstat(fd)
+        if not stat.S_ISREG(opened.st_mode) or opened.st_uid != uid:
+            raise Refused(f"{where} changed while it was read")
+        with os.fdopen(os.dup(fd), "rb") as handle:
+            data = handle.read(budget + 1)
+    finally:
+        os.close(fd)
+    if len(data) > budget:
+        raise Refused(f"larger than {MAX_SUBMISSION_BYTES // 2**20} MiB in all")
+    return data, opened.st_ctime
 
 
 def read_inbound(path: Path, student: str, uid_of=account_uid) -> Submission:
@@ -184,7 +207,7 @@ def read_inbound(path: Path, student: str, uid_of=account_uid) -> Submission:
         owner = os.fstat(fd).st_uid
         if owner != uid:
             raise Refused(f"it names {student} but belongs to another account (uid {owner})")
-        files, written = _read_folder(fd, uid, [MAX_SUBMISSION_BYTES, MAX_SUBMISSION_FILES])
+        files, written = _read_folder(fd, uid)
     finally:
         os.close(fd)
     claimed = files.pop("timestamp.txt", b"").decode("utf-8", "replace").strip()[:100]
@@ -213,6 +236,9 @@ def inbound_submissions(inbound: Path, assignment: str, uid_of=account_uid):
             continue
         except OSError as exc:
             refused.append((entry, f"it cannot be read: {exc.strerror}"))
+            continue
+        except Exception as exc:  # noqa: BLE001 -- one odd folder never stops the collect
+            refused.append((entry, f"it cannot be read: {type(exc).__name__}"))
             continue
         if parts[0] not in latest or submission.written > latest[parts[0]].written:
             latest[parts[0]] = submission
@@ -252,7 +278,7 @@ def collect(course: Course, assignments: list[str], uid_of=account_uid, log=prin
                     if _parse(stamp.read_text()) >= _parse(submission.timestamp):
                         found.append((student, assignment, stamp.read_text().strip()))
                         continue
-                except ValueError:
+                except Exception:  # noqa: BLE001 -- an unreadable old stamp: take the new one
                     pass
             if submission.forged:
                 log(f"{student} {assignment}: timestamp.txt claims {submission.claimed!r} but the "

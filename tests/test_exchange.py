@@ -132,3 +132,25 @@ def test_no_account_of_that_name(course, now):
     log = []
     assert collected(course, log) == {}
     assert "no account named 'zed'" in log[0]
+
+
+def test_a_deep_tree_is_refused_alone_and_the_class_is_still_collected(course, now):
+    course, inbound = course
+    deep = hand_in(inbound, "ada", now, {f"{A}.ipynb": "x"})
+    folder = deep
+    for _ in range(1100):  # deeper than Python's recursion limit
+        folder = folder / "d"
+        folder.mkdir()
+    log = []
+    assert collected(course, log) == {}
+    assert "deep" in log[0]
+
+
+@pytest.mark.parametrize("claim", ["0001-01-01 00:00:00 +1400", "9999-12-31 23:59:59 -1400", "yesterday",
+                                   "\x1b[2J"])
+def test_a_claim_that_is_no_date_is_no_claim(course, now, claim):
+    course, inbound = course
+    folder = hand_in(inbound, "ada", now, {f"{A}.ipynb": "x"})
+    (folder / "timestamp.txt").write_text(claim)
+    recorded = exchange._parse(collected(course)["ada"])
+    assert abs((recorded - dt.datetime.now(dt.timezone.utc)).total_seconds()) < 60
