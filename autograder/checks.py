@@ -209,7 +209,7 @@ def _safe_char(c: str) -> str:
     return c
 
 
-def _text(value, limit: int = FEEDBACK_CHARS) -> str:
+def printable(value, limit: int = FEEDBACK_CHARS) -> str:
     """Text from the child, safe for the feedback and the instructor's terminal: one line of
     printable characters (no control, escape, bidi or other format character), capped."""
     try:
@@ -242,11 +242,11 @@ def plain_outputs(outputs) -> dict:
         raise TypeError(f"the check returned {type(outputs).__name__}, not a dict")
     clean = {}
     for key, value in outputs.items():
-        key = _text(key, 100)
+        key = printable(key, 100)
         if value is None or isinstance(value, (bool, np.bool_)):
             clean[key] = None if value is None else bool(value)
         elif isinstance(value, str):
-            clean[key] = _text(value)
+            clean[key] = printable(value)
         elif isinstance(value, (int, np.integer)):
             clean[key] = int(value)
         elif isinstance(value, (float, np.floating)):
@@ -408,7 +408,7 @@ class _Session:
                 self.stop()
                 self.result.restarts += 1
                 continue
-            self.result.cell_errors = {_text(k, 100): _text(v) for k, v in cells.items()}
+            self.result.cell_errors = {printable(k, 100): printable(v) for k, v in cells.items()}
             self.conn.on_note = _no_notes
             return True
         return False
@@ -450,12 +450,12 @@ class _Session:
             except Exception as exc:  # the student's code may raise anything, here or there
                 if conn.broken is not None:
                     raise conn.broken
-                error = f"raised {_text(type(exc).__name__, 60)}: {_text(exc)}"
+                error = f"raised {printable(type(exc).__name__, 60)}: {printable(exc)}"
             else:
                 try:
                     outputs = plain_outputs(raw)
                 except Exception as exc:  # TypeError, and whatever else a value can provoke
-                    error = f"returned something that is not plain numbers: {_text(exc)}"
+                    error = f"returned something that is not plain numbers: {printable(exc)}"
             if conn.broken is not None:  # a wire failure the check's own code swallowed
                 raise conn.broken
             self.watch(ex, conn.request("end"))
@@ -465,7 +465,7 @@ class _Session:
             self.stop()
             self.result.restarts += 1
         except wire.RemoteError as exc:  # begin or end refused: the child's machinery is broken
-            outputs, error = None, f"the process failed ({_text(exc, 100)})"
+            outputs, error = None, f"the process failed ({printable(exc, 100)})"
             self.stop()
             self.result.restarts += 1
         self.result.outputs[key] = outputs

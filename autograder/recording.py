@@ -14,6 +14,7 @@ import shutil
 import warnings
 from pathlib import Path
 
+from autograder.checks import printable
 from autograder.course import Course
 from autograder.deadlines import deadline_note, load_settings, record_lateness, with_note
 
@@ -143,10 +144,12 @@ def load_results(course: Course, assignments: list[str] | None = None) -> list:
 def format_table(results: list) -> str:
     rows = [("student", "assignment", "score", "max", "to hand-grade", "status", "time", "reason")]
     for r in sorted(results, key=lambda r: (r.assignment, r.student)):
-        reason = r.reason.replace("\n", " ")
-        rows.append((r.student, r.assignment, f"{r.score:g}", f"{r.max_score:g}",
+        # A reason can quote a submission (a corrupt file's field, say): in a terminal, an
+        # escape sequence would move the cursor, retitle the window or write the clipboard.
+        reason = printable(r.reason.replace("\n", " "), 163)
+        rows.append((printable(r.student, 80), r.assignment, f"{r.score:g}", f"{r.max_score:g}",
                      f"{r.manual_pending:g}" if r.manual_pending else "-", r.status,
-                     f"{r.seconds:.1f}s", reason[:160] + ("..." if len(reason) > 160 else "")))
+                     f"{r.seconds:.1f}s", reason))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row[:-1], widths)) + "  " + row[-1]
              for row in rows]

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from autograder.boxed import wire
-from autograder.checks import (LocalLauncher, OutsideResult, _text, judge, run_checks,
+from autograder.checks import (LocalLauncher, OutsideResult, printable, judge, run_checks,
                                exercises_for)
 from autograder.exercise import compare
 from autograder.restore import grade_id, is_solution, solution_source
@@ -253,10 +253,10 @@ CONTROLS = ("\x1b[2K\x1b[1A\x1b]0;owned\x07\x00\x08\x7f\x9b31m\x85\u2028\u2029\u
 def test_text_from_the_child_loses_every_control_character():
     every = "".join(map(chr, range(0x20))) + "".join(map(chr, range(0x7f, 0xa0)))
     for raw in (CONTROLS, every, "a" + every + "b", CONTROLS * 100):
-        text = _text(raw)
+        text = printable(raw)
         assert text.isprintable() and len(text) <= 200, repr(text)
-    assert _text("a\x1b[2Kb\nc\u202ed") == "a[2Kb cd"
-    assert _text("déjà vu ✓ ∑ 漢字") == "déjà vu ✓ ∑ 漢字"
+    assert printable("a\x1b[2Kb\nc\u202ed") == "a[2Kb cd"
+    assert printable("déjà vu ✓ ∑ 漢字") == "déjà vu ✓ ∑ 漢字"
 
 
 def test_escape_codes_of_a_student_never_reach_the_feedback():

@@ -197,3 +197,13 @@ def test_hide_hidden_tests_strips_code_and_echoes():
     dumped = nbformat.writes(nb)
     assert "toy_exercises" not in dumped and 'check(\\"double\\"' not in dumped
     assert visible.outputs[0].text == "ok\nbye\n"
+
+
+def test_the_table_prints_no_escape_sequence_a_submission_wrote():
+    from autograder.grading import SubmissionResult
+    from autograder.recording import format_table
+
+    reason = "the file is not a valid notebook: '\x1b[1A\x1b[2K\x1b]0;pwned\x07\x1b]52;c;ZWNobyBwd25lZA==\x07'"
+    table = format_table([SubmissionResult("s\x1b[31m", "a", "failed", reason=reason)])
+    assert "\x1b" not in table and "\x07" not in table
+    assert "not a valid notebook" in table
