@@ -22,6 +22,10 @@ SCHEMES = (("std 0.01", "small"), ("std 1", "large"), ("Xavier", "xavier"), ("He
            ("custom std", "std"))
 ACTIVATIONS = ("tanh", "relu")
 BINS = 41
+# The gradient panel keeps these limits whatever the controls, so that a change of scheme moves
+# the curve instead of the axis. They hold every preset scheme at the default depth and width;
+# a norm beyond them is drawn as a triangle on the border.
+GRAD_LIMITS = (1e-10, 1e10)
 
 
 class InitExplorer(Explorer):
@@ -32,7 +36,7 @@ class InitExplorer(Explorer):
     controls : dict of ipywidgets: ``depth``, ``width`` (IntSliders), ``activation``,
         ``scheme`` (Dropdowns), ``std`` (FloatLogSlider, used by the 'custom std' scheme)
     figure : matplotlib Figure: mean and std per layer (left), activation histograms, one row
-        per layer (middle), weight-gradient norm per layer (right)
+        per layer (middle), weight-gradient norm per layer on the fixed scale GRAD_LIMITS (right)
     layer_means, layer_stds, grad_norms : arrays (depth,) behind the left and right panels
     histograms : array (depth, BINS), the fraction of each layer's units in each bin
     hist_range : (low, high) of the histogram bins
@@ -103,9 +107,18 @@ class InitExplorer(Explorer):
         self._colorbar.set_label("fraction of the layer's units")
         self._ax_hist.set(xlabel="activation value", ylabel="layer",
                           title="Activation histogram of each layer")
+        low, high = GRAD_LIMITS
         self._ax_grad.semilogy(layers_, np.maximum(self.grad_norms, 1e-300), "o-", color="tab:red")
-        self._ax_grad.set(xlabel="layer", ylabel="||dL/dW|| (Frobenius)",
-                          title="Weight-gradient norm per layer")
+        off = ""
+        for outside, edge, marker in ((self.grad_norms < low, low, "v"),
+                                      (self.grad_norms > high, high, "^")):
+            if outside.any():  # (an empty unclipped line would upset the layout)
+                self._ax_grad.plot(layers_[outside], np.full(outside.sum(), edge), marker,
+                                   color="tab:red", mfc="none", ms=9, clip_on=False)
+                off = ", triangles: off the scale"
+        self._ax_grad.set(xlabel="layer", ylabel="||dL/dW|| (Frobenius)", ylim=GRAD_LIMITS,
+                          xlim=(0.5, c["depth"] + 0.5),
+                          title=f"Weight-gradient norm per layer{off}")
         if self.redraws == 0:  # lay out once: tight_layout costs more than the whole redraw
             self.figure.tight_layout()
 
