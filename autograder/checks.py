@@ -39,7 +39,7 @@ from autograder.exercise import Exercise, rng_for
 
 MAX_RESTARTS = 12
 STARTUP_GRACE = 30.0     # starting Python and running the setup cell is not the student's time
-BACKSTOP_FACTOR = 5      # a step also ends after this many times its limit on the wall clock
+BACKSTOP_FACTOR = 2      # a step also ends after this many times its limit on the wall clock (+10 s)
 FEEDBACK_CHARS = 200     # any text from the child that can reach the feedback
 CHILD = Path(__file__).resolve().parent / "boxed" / "child.py"
 GAVE_UP = "the checks could not be run (the process kept failing)"
@@ -327,7 +327,7 @@ class CpuBudget:
     A machine busy with other gradings stretches the wall clock, not the CPU time a student's
     code needs: counted in CPU seconds, a limit never fails correct code for being slow to get
     a core, and a memory bomb meets the memory cap before its time is up. Code that sleeps or
-    waits uses no CPU: a wall-clock backstop, several times the limit, catches it.
+    waits uses no CPU: a wall-clock backstop, twice the limit and 10 s, catches it.
 
     The grader's own thread counts too (the budget is made and asked in the thread that talks to
     the child): while it waits for the child it uses no CPU, so what it uses in the step is the
@@ -451,6 +451,10 @@ class _Session:
                 if conn.broken is not None:
                     raise conn.broken
                 error = f"raised {printable(type(exc).__name__, 60)}: {printable(exc)}"
+                if check.hidden and not FORBIDDEN_REFUSAL.search(error) and not UNDEFINED.fullmatch(error):
+                    # A message could quote the hidden inputs back into the feedback.
+                    error = (f"raised {printable(type(exc).__name__, 60)} (in a hidden check "
+                             "its message is not shown)")
             else:
                 try:
                     outputs = plain_outputs(raw)
@@ -532,6 +536,8 @@ class Verdict:
 
 
 FORBIDDEN_REFUSAL = re.compile(r"forbidden: ([\w.]+) may not be used")
+# A name the student's cell never defined: the check found no such key in the namespace.
+UNDEFINED = re.compile(r"raised KeyError: '(\w+)'")
 
 
 def judge(exercises, outside) -> dict[str, Verdict]:
@@ -550,7 +556,7 @@ def judge(exercises, outside) -> dict[str, Verdict]:
             got = outside.outputs.get(key)
             if got is None:
                 ok, why = False, outside.errors.get(key) or outside.errors.get("*") or "failed"
-                undefined = re.fullmatch(r"raised KeyError: '(\w+)'", why)
+                undefined = UNDEFINED.fullmatch(why)
                 if undefined:
                     why = f"{undefined[1]} is not defined (its cell did not run to the end)"
             else:

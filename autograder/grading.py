@@ -252,7 +252,11 @@ def _run_worker(job: SubmissionJob, scratch: Path, result: SubmissionResult, tem
         return
     if not report["success"]:
         result.status = "error"
-        result.reason = "nbgrader autograde reported an error: " + report["error"][-800:]
+        # The whole traceback goes to the grader's log; the reason (which the student's feedback
+        # shows) keeps its last line, without the grader's file paths.
+        log.error("nbgrader autograde failed for %s %s:\n%s", job.student, job.assignment, report["error"])
+        last = (report["error"].strip().splitlines() or ["(no message)"])[-1]
+        result.reason = "nbgrader autograde reported an error: " + last[-300:]
         if not report["notebooks"]:
             return
     result.timestamp = report["timestamp"]

@@ -80,6 +80,12 @@ class GuardedExecute(Execute):
     _cleanup_kernel = run_sync(_async_cleanup_kernel)
 
     async def async_execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
+        cell = await self._execute_guarded(cell, cell_index, execution_count, store_history)
+        if cell.cell_type == "code":
+            well_formed(cell)
+        return cell
+
+    async def _execute_guarded(self, cell, cell_index, execution_count, store_history):
         if is_hidden_test(cell):
             cell.outputs = []
             return cell
@@ -110,6 +116,50 @@ class GuardedExecute(Execute):
             return cell
 
     execute_cell = run_sync(async_execute_cell)
+
+
+def _count(value):
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def _string(value, limit: int = 1_000_000) -> str:
+    if isinstance(value, list):
+        value = "".join(v for v in value if isinstance(v, str))
+    return value[:limit] if isinstance(value, str) else ""
+
+
+def well_formed(cell) -> None:
+    """Every field a kernel filled in, of the type nbformat requires.
+
+    A hostile kernel speaks the protocol as it likes (a text ``execution_count``, a stream
+    called anything, a traceback of numbers); a notebook that fails nbformat's validation
+    would be a grading error. What cannot be kept is replaced by what can.
+    """
+    cell.execution_count = _count(cell.get("execution_count"))
+    kept = []
+    for output in cell.get("outputs", []):
+        kind = output.get("output_type") if isinstance(output, dict) else None
+        if kind == "stream":
+            name = output.get("name") if output.get("name") in ("stdout", "stderr") else "stdout"
+            kept.append(new_output("stream", name=name, text=_string(output.get("text"))))
+        elif kind in ("display_data", "execute_result"):
+            data = output.get("data") if isinstance(output.get("data"), dict) else {}
+            data = {k: (_string(v) if isinstance(v, (str, list)) else v) for k, v in data.items()
+                    if isinstance(k, str) and (isinstance(v, (str, list))
+                                               or (isinstance(v, dict) and k.endswith("json")))}
+            extra = {"execution_count": _count(output.get("execution_count"))} \
+                if kind == "execute_result" else {}
+            kept.append(new_output(kind, data=data or {"text/plain": ""}, **extra))
+        elif kind == "error":
+            trace = output.get("traceback")
+            kept.append(new_output("error", ename=_string(output.get("ename"), 1000),
+                                   evalue=_string(output.get("evalue"), 100_000),
+                                   traceback=[t for t in trace if isinstance(t, str)]
+                                   if isinstance(trace, list) else []))
+        else:
+            kept.append(new_output("stream", name="stdout",
+                                   text="[an output of an unknown kind is not shown]\n"))
+    cell.outputs = kept
 
 
 class StderrToStdout(NbGraderPreprocessor):

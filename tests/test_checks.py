@@ -417,3 +417,16 @@ def test_rpc_round_trip_overhead(child):
     per_call = (time.perf_counter() - start) / 1000
     print(f"RPC round trip: {per_call * 1e6:.0f} us per call")
     assert per_call < 0.005
+
+
+def test_a_hidden_checks_inputs_are_not_quoted_back_through_an_exception():
+    source = ("import numpy as np\n"
+              "def relu_forward(x):\n"
+              "    raise ValueError('HIDDEN INPUT ' + repr(np.asarray(x).ravel()[:12]))\n")
+    result, verdicts = grade("01_activations", {"relu_forward": source}, only=("relu_forward",))
+    lines = verdicts["relu_forward"].lines
+    visible = [line for line in lines if "visible check" in line]
+    hidden = [line for line in lines if "visible check" not in line and "check" in line]
+    assert visible and all("HIDDEN INPUT" in line for line in visible)  # the student's own view
+    assert hidden and not any("HIDDEN INPUT" in line for line in hidden), hidden
+    assert all("its message is not shown" in line for line in hidden)

@@ -98,3 +98,23 @@ def test_a_notebook_s_outputs_stay_under_the_total():
     assert len(nbformat.writes(nb)) < 300_000
     assert nb.cells[-1].outputs[0].output_type == "execute_result"  # the grader's verdict is kept
     assert "over the 200 kB limit" in nb.cells[-2].outputs[0].text
+
+
+def test_whatever_a_hostile_kernel_sent_becomes_a_valid_notebook():
+    from autograder.preprocessors import well_formed
+
+    cell = new_code_cell("x")
+    cell.execution_count = "<img src=x onerror=steal()>"
+    cell.outputs = [
+        {"output_type": "stream", "name": "\x1b[2J", "text": ["a", 1, "b"]},
+        {"output_type": "execute_result", "execution_count": "7", "metadata": {"x": object()},
+         "data": {"text/plain": ["4", "2"], "application/json": {"a": 1}, 5: "x", "text/html": 3}},
+        {"output_type": "error", "ename": 1, "evalue": None, "traceback": ["ok", 2]},
+        {"output_type": "clear_all_the_things"},
+        "not even a dict",
+    ]
+    well_formed(cell)
+    nbformat.validate(new_notebook(cells=[cell]))
+    assert cell.execution_count is None
+    assert [o.output_type for o in cell.outputs] == ["stream", "execute_result", "error", "stream", "stream"]
+    assert cell.outputs[0].text == "ab" and cell.outputs[1].data["text/plain"] == "42"
