@@ -365,7 +365,8 @@ _SCRIPT_SCHEME = re.compile(r"(?i)\b((?:j\s*a\s*v\s*a|v\s*b|l\s*i\s*v\s*e)\s*s\s
 
 
 def neutralise_links(text: str) -> str:
-    """Links in a student's Markdown may only go to the web or to an e-mail address.
+    """Links in a student's Markdown may only go to the web or to an e-mail address, its
+    images are not loaded, and MathJax's styling commands do nothing.
 
     A link whose target names any other scheme (``javascript:``, ``data:``, ``vbscript:``,
     ``file:``...) loses its target; and wherever such a scheme is still written, a zero-width
@@ -381,8 +382,18 @@ def neutralise_links(text: str) -> str:
             return match.group(1) + "#link-removed"
         return match.group(0)
 
+    text = _IMAGE.sub(lambda m: f"(image: {m.group(1)})", text).replace("![", "!\\[")
+    text = _MATHJAX_HTML.sub(lambda m: "\u2216" + m.group(1), text)
     text = _LINK_TARGET.sub(target, text)
     return _SCRIPT_SCHEME.sub(lambda m: m.group(1) + m.group(2) + "\u200b:", text)
+
+
+# An image in a written answer is fetched by whoever opens the page (a request to the hub in the
+# viewer's name, a tracking pixel): it is shown as its description.
+_IMAGE = re.compile(r"!\[([^\]\n]*)\](?:\([^)\n]*\)?|\[[^\]\n]*\])?")
+# MathJax commands that style or link the page (a fixed overlay showing a fake score): their
+# backslash becomes a set-minus sign, so they read the same and do nothing.
+_MATHJAX_HTML = re.compile(r"\\(style|class|cssId|href|unicode|require|html\w*|data)\b")
 
 
 class SaveReport(NbGraderPreprocessor):

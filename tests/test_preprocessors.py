@@ -118,3 +118,18 @@ def test_whatever_a_hostile_kernel_sent_becomes_a_valid_notebook():
     assert cell.execution_count is None
     assert [o.output_type for o in cell.outputs] == ["stream", "execute_result", "error", "stream", "stream"]
     assert cell.outputs[0].text == "ab" and cell.outputs[1].data["text/plain"] == "42"
+
+
+@pytest.mark.parametrize("text", ["![pixel](http://127.0.0.1:8000/hub/logout)", "![p][r]\n\n[r]: http://evil.example/p.png",
+                                  "![p](<http://evil.example/p.png>)", "!\\[p](http://evil.example/p.png)"])
+def test_a_written_answers_images_are_never_fetched(text):
+    from nbconvert.filters.markdown import markdown2html
+
+    html = markdown2html(run(SafeOutput(), [_solution(new_markdown_cell(text))]).cells[0].source)
+    assert "<img" not in html, html
+
+
+def test_mathjax_commands_that_style_the_page_do_nothing():
+    text = r"$\style{position:fixed;top:0}{\text{Score: 26 / 26}}$ and $\href{http://x}{y}$ but $\frac{a}{b}$"
+    source = run(SafeOutput(), [_solution(new_markdown_cell(text))]).cells[0].source
+    assert r"\style" not in source and r"\href" not in source and r"\frac{a}{b}" in source
