@@ -430,3 +430,13 @@ def test_a_hidden_checks_inputs_are_not_quoted_back_through_an_exception():
     assert visible and all("HIDDEN INPUT" in line for line in visible)  # the student's own view
     assert hidden and not any("HIDDEN INPUT" in line for line in hidden), hidden
     assert all("its message is not shown" in line for line in hidden)
+
+
+def test_a_backward_pass_approximated_numerically_earns_nothing():
+    source = ("from cs231n_lib.gradcheck import eval_numerical_gradient_array\n"
+              "def relu_backward(dout, cache):\n"
+              "    x = cache\n"
+              "    return eval_numerical_gradient_array(lambda z: np.maximum(z, 0), x.copy(), dout)\n")
+    result, verdicts = grade("01_activations", {"relu_backward": source}, only=("relu_backward",))
+    assert verdicts["relu_backward"].zero_reason.startswith(
+        "your relu_backward calls cs231n_lib.gradcheck.eval_numerical_gradient_array"), verdicts["relu_backward"]

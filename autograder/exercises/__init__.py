@@ -9,9 +9,16 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from dataclasses import replace
 from functools import cache
 
 from autograder.exercise import Exercise, evaluate
+
+
+# A backward pass is to be derived, not approximated: the library's numerical gradient would
+# earn a backward exercise's points without a single derivative.
+NUMERICAL_GRADIENTS = ("cs231n_lib.gradcheck.eval_numerical_gradient",
+                       "cs231n_lib.gradcheck.eval_numerical_gradient_array")
 
 
 @cache
@@ -23,6 +30,8 @@ def catalogue() -> dict[str, dict[str, Exercise]]:
         module = importlib.import_module(f"{__name__}.{info.name}")
         notebook = module.NOTEBOOK
         for exercise in module.EXERCISES:
+            if "backward" in exercise.name:
+                exercise = replace(exercise, forbidden=exercise.forbidden + NUMERICAL_GRADIENTS)
             if exercise.name in seen:
                 raise ValueError(
                     f"exercise {exercise.name!r} is defined for both {seen[exercise.name]} and {notebook}"
