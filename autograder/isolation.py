@@ -9,7 +9,8 @@ that calls the student's functions for the checks. Each starts inside its own :c
   grader's venv (without PyTorch, :data:`HIDDEN_PACKAGES`), all read-only, plus the read-only folders the sandbox is given (the student's edition of the
   library). The repository, the course folder, other students' scratch folders, the real
   ``HOME`` and the host's ``/tmp`` (with its sockets) are simply not there;
-* **one writable folder** (``workdir``): the kernel's connection file and sockets, or the check
+* **one writable folder** (``workdir``; a size-capped tmpfs of its own where the grader may
+  mount one, :func:`private_mounts`): the kernel's connection file and sockets, or the check
   child's scratch. ``HOME`` and ``/tmp`` are small in-memory file systems;
 * **its own namespaces** (``--unshare-all``): no network (unless ``allow_network``), its own PID
   namespace, so no signal from inside reaches the grader and the whole process tree -- daemons
@@ -151,6 +152,46 @@ def _hidden_packages(roots: Sequence[str]) -> list[str]:
     return args
 
 
+_own_mounts = False
+CLONE_NEWNS, MS_NOSUID, MS_NODEV, MS_REC, MS_PRIVATE = 0x20000, 0x2, 0x4, 0x4000, 0x40000
+
+
+@functools.lru_cache(maxsize=None)
+def _libc():
+    import ctypes
+
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def private_mounts() -> bool:
+    """Give this process mounts of its own, so each sandbox's writable folder can be a tmpfs.
+
+    A watched host folder cannot cap what a sandbox writes: files deleted while still open take
+    disk space that no walk of the folder sees. A tmpfs of its own can: it is full at its size,
+    and its pages count in the sandbox's memory control group. Mounting needs root, and the
+    namespace must be made before the process starts a thread (a thread keeps the old one).
+    It, and every tmpfs in it, vanish with this process and its sandboxes. The grader's worker
+    calls it first thing; elsewhere sandboxes keep the watched host folder.
+    """
+    global _own_mounts
+    if _own_mounts:
+        return True
+    if os.geteuid() != 0 or len(os.listdir("/proc/self/task")) != 1:
+        return False
+    if _libc().unshare(CLONE_NEWNS) != 0:
+        return False
+    _own_mounts = _libc().mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) == 0
+    return _own_mounts
+
+
+def _mount_capped(path: Path, megabytes: int) -> bool:
+    """A tmpfs of ``megabytes`` on ``path`` (in this process's own mounts only)."""
+    if not _own_mounts or os.path.ismount(path):
+        return False
+    options = f"size={megabytes}m,nr_inodes=65536,mode=0755".encode()
+    return _libc().mount(b"tmpfs", str(path).encode(), b"tmpfs", MS_NOSUID | MS_NODEV, options) == 0
+
+
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 MAX_PROCESSES = 256          # processes and threads of one sandbox, all together
 
@@ -262,7 +303,7 @@ def folder_size(path: Path, limit: int) -> int:
     """Bytes under ``path`` (stops counting past ``limit``); files that vanish are skipped."""
     total = 0
     for root, dirs, files in os.walk(path):
-        for name in files:
+        for name in dirs + files:  # a folder takes blocks too: 150,000 empty ones fill a disk
             try:
                 total += os.lstat(os.path.join(root, name)).st_blocks * 512
             except OSError:
@@ -285,6 +326,7 @@ class Sandbox:
                  enabled: bool = True, env: dict[str, str] | None = None):
         self.workdir = Path(workdir).resolve()
         self.workdir.mkdir(parents=True, exist_ok=True)
+        self.capped = enabled and _mount_capped(self.workdir, limits.workdir_mb)
         self.readable = [str(Path(p).resolve()) for p in readable]
         self.pythonpath = [str(Path(p).resolve()) for p in pythonpath]
         self.limits = limits
@@ -442,6 +484,10 @@ class Sandbox:
         if self.overfilled:
             notes.append(f"your code wrote more than {self.limits.workdir_mb} MB into its folder "
                          "and was stopped")
+        elif self.capped:
+            st = os.statvfs(self.workdir)
+            if st.f_blocks and (st.f_blocks - st.f_bfree) >= 0.9 * st.f_blocks:
+                notes.append(f"your code filled its folder (the limit is {self.limits.workdir_mb} MB)")
         return notes
 
     def release(self) -> None:

@@ -79,6 +79,9 @@ def warm_up() -> None:
 
 def main(job_path: str) -> int:
     from autograder.course import Course
+    from autograder.isolation import private_mounts
+
+    private_mounts()  # first, while this process has one thread: each sandbox's folder a tmpfs
 
     job = WorkerJob.read(job_path)
     root = Path(job.root)

@@ -6,6 +6,7 @@ Every account can create folders in ``inbound/``. These tests hand in as the cur
 
 import datetime as dt
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -142,8 +143,11 @@ def test_a_deep_tree_is_refused_alone_and_the_class_is_still_collected(course, n
         folder = folder / "d"
         folder.mkdir()
     log = []
-    assert collected(course, log) == {}
-    assert "deep" in log[0]
+    try:
+        assert collected(course, log) == {}
+        assert "deep" in log[0]
+    finally:  # too deep for shutil.rmtree (pytest's clean-up of old runs) on Python 3.11
+        subprocess.run(["rm", "-rf", str(deep)], check=True)
 
 
 @pytest.mark.parametrize("claim", ["0001-01-01 00:00:00 +1400", "9999-12-31 23:59:59 -1400", "yesterday",

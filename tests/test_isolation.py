@@ -105,3 +105,46 @@ def test_private_entries_finds_closed_files_and_folders(tmp_path):
     (tmp_path / "shut").mkdir(mode=0o750)
     assert sorted(private_entries(str(tmp_path))) == [(str(tmp_path / "open" / "b"), False),
                                                       (str(tmp_path / "shut"), True)]
+
+
+FILL = textwrap.dedent('''
+    import os, sys
+    held = []
+    for i in range(128):  # 128 x 8 MB, each deleted while still open: no walk of the folder sees them
+        path = os.path.join(sys.argv[1], f"f{i}")
+        fd = os.open(path, os.O_RDWR | os.O_CREAT)
+        try:
+            os.posix_fallocate(fd, 0, 8 * 2**20)
+        except OSError as exc:
+            print("refused", i, exc.errno)
+            break
+        os.unlink(path)
+        held.append(fd)
+    else:
+        print("allowed", len(held))
+    sys.stdout.flush()
+    sys.stdin.read()  # hold the files open until the grader has looked
+''')
+
+
+def test_a_sandboxs_folder_holds_no_more_than_its_limit_even_in_deleted_files(tmp_path):
+    """In a process with mounts of its own (the grader's worker), the folder is a capped tmpfs."""
+    script = textwrap.dedent(f'''
+        import subprocess, sys
+        from autograder.isolation import Limits, Sandbox, private_mounts
+        assert private_mounts(), "no private mount namespace (not root?)"
+        box = Sandbox({str(tmp_path / "work")!r}, limits=Limits(workdir_mb=256))
+        open({str(tmp_path / "work" / "fill.py")!r}, "w").write({FILL!r})
+        proc = box.popen([box.python, {str(tmp_path / "work" / "fill.py")!r}, {str(tmp_path / "work")!r}],
+                         stdout=subprocess.PIPE, stdin=subprocess.PIPE)
+        out = proc.stdout.readline().decode()
+        print(out.strip(), "|", "; ".join(box.observe(baseline=99)))
+        box.stop(proc)
+        box.release()
+    ''')
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    word, held, errno = run.stdout.split()[:3]
+    assert (word, errno) == ("refused", "28") and 24 <= int(held) < 32, run.stdout  # ENOSPC by 256 MB
+    assert "your code filled its folder (the limit is 256 MB)" in run.stdout
+    assert not (tmp_path / "work" / "fill.py").exists()  # it lived in the worker's own tmpfs
