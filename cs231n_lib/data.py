@@ -187,3 +187,129 @@ def get_data(name="digits", **kwargs):
     if name not in loaders:
         raise ValueError(f"unknown data set {name!r}; expected one of {list(loaders)}")
     return loaders[name](**kwargs)
+
+
+# ------------------------------------------------------------------------------ photo10
+
+PHOTO10_PATH = DATA_DIR / "photo10.npz"
+PHOTO10_CLASSES = ("city", "courtyard", "forest", "interior", "sunrise", "sunset",
+                   "astronaut", "cat", "coffee", "dandelions")
+PHOTO10_SPLITS = ("train", "val", "test")
+
+
+def render_photo10(photos, labels, boxes, flips, jitter, chunk=256):
+    """The 32x32 colour crops that a photo10 table describes: (N, 3, 32, 32) uint8.
+
+    Inputs:
+    - photos: (P, H, W, 3) uint8, the photographs (zero-padded to one size).
+    - labels: (N,) integers, the photograph each crop is cut from.
+    - boxes: (N, 3) integers: top, left and side s (32 <= s <= 64) of each square window.
+    - flips: (N,) bool, mirror the crop left to right.
+    - jitter: (N, 6) integer percentages: brightness, contrast, saturation, then the gains
+      of red, green and blue (white balance).
+    - chunk: crops rendered at a time (bounds the memory).
+
+    The window is shrunk to 32x32 by bilinear interpolation, the weights in 64ths of a pixel,
+    then its colours are jittered. Every step is exact integer arithmetic or an elementwise
+    float32 operation (rounded the same way by every IEEE machine), so every machine renders
+    the same bytes.
+    """
+    labels, boxes = np.asarray(labels, dtype=np.int64), np.asarray(boxes, dtype=np.int64)
+    flips, jitter = np.asarray(flips, dtype=bool), np.asarray(jitter)
+    # Pixel (y, x) of `quads` packs the four pixels (y, x), (y, x + 1), (y + 1, x), (y + 1, x + 1)
+    # of one colour plane into 32 bits, so that one lookup fetches what interpolation mixes.
+    planes = np.zeros((len(photos), 3, photos.shape[1] + 1, photos.shape[2] + 1), np.uint8)
+    planes[:, :, :-1, :-1] = np.asarray(photos).transpose(0, 3, 1, 2)
+    quads = np.stack([planes[:, :, :-1, :-1], planes[:, :, :-1, 1:],
+                      planes[:, :, 1:, :-1], planes[:, :, 1:, 1:]], axis=-1).view(np.uint32)
+    out = np.empty((len(labels), 3, 32, 32), np.uint8)
+    for start in range(0, len(labels), chunk):
+        part = slice(start, start + chunk)
+        out[part] = _render_chunk(quads[..., 0], labels[part], boxes[part], flips[part],
+                                  jitter[part])
+    return out
+
+
+def _render_chunk(quads, labels, boxes, flips, jitter):
+    _, C, H, W = quads.shape
+    side = boxes[:, 2:]
+    # Output pixel i samples the window at (i + 0.5) * s / 32 - 0.5, in 64ths of a pixel: between
+    # window pixels i0 and i0 + 1 (the second one's weight is 0 when i0 is the window's last).
+    q = (2 * np.arange(32) + 1) * side - 32
+    i0, frac = q // 64, (q % 64).astype(np.float32)
+    corner = ((labels[:, None] * C + np.arange(C)) * H + boxes[:, :1]) * W + boxes[:, 1:2]
+    index = corner[:, :, None, None] + i0[:, None, :, None] * W + i0[:, None, None, :]
+    four = np.take(quads.reshape(-1), index).view(np.uint8).reshape(*index.shape, 4)
+    top_left, top_right, bottom_left, bottom_right = np.moveaxis(four.astype(np.float32), -1, 0)
+    row, col = frac[:, None, :, None], frac[:, None, None, :]
+    # Sums of products of integers below 2**24 are exact in float32: this is integer arithmetic.
+    x = ((64 - row) * ((64 - col) * top_left + col * top_right)
+         + row * ((64 - col) * bottom_left + col * bottom_right))
+    x = np.floor((x + 2048) / 4096)
+    x = np.where(flips[:, None, None, None], x[..., ::-1], x)
+
+    brightness, contrast, saturation = (
+        (jitter[:, k] / np.float32(100))[:, None, None, None] for k in range(3))
+    gains = (jitter[:, 3:] / np.float32(100))[:, :, None, None]
+    luma = 299 * x[:, 0] + 587 * x[:, 1] + 114 * x[:, 2]  # 1000 x the grey level, an integer
+    grey = (luma / 1000)[:, None]
+    mean = luma.sum(axis=(1, 2), dtype=np.float64) / (1000 * 32 * 32)  # exact integer sum
+    mean = mean.astype(np.float32)[:, None, None, None]
+    y = grey + saturation * (x - grey)
+    y = mean + contrast * (y - mean)
+    y = y * brightness * gains
+    return np.clip(np.rint(y), 0, 255).astype(np.uint8)
+
+
+def load_photo10(num_train=None, num_val=None, num_test=None, subtract_mean=True, scale=True,
+                 flatten=False, dtype=np.float32, path=None):
+    """Photo10: 32x32 colour crops of ten CC0 / public-domain photographs, fixed splits.
+
+    The label says which photograph (or panorama) a crop was cut from; PHOTO10_CLASSES names
+    them. Each photograph is cut into 64x64 blocks, and each block belongs to one split, so a
+    test crop shows a part of its photograph that no training crop shows. The file holds the
+    photographs and the table of crops (window, flip, colour jitter); the crops are rendered
+    here, the same bytes on every machine (see data/README.md and data/make_photo10.py).
+
+    Inputs:
+    - num_train, num_val, num_test: the first so many crops of each split (1000, 100 and 100
+      per class in all); None takes the whole split.
+    - subtract_mean: subtract the training split's mean image from every split.
+    - scale: divide the pixels (0..255) by 255, so they lie in [0, 1].
+    - flatten: return X as (N, 3072) instead of (N, 3, 32, 32).
+    - dtype: type of the images; float32 by default (12,000 images in float64 take 295 MB).
+    - path: an alternative photo10.npz (default: data/photo10.npz of this project).
+
+    Returns: dict X_train, y_train, X_val, y_val, X_test, y_test (and mean_image), and
+    class_names (a tuple of 10 names); images (N, 3, 32, 32).
+    """
+    path = Path(path) if path is not None else PHOTO10_PATH
+    if not path.exists():
+        raise FileNotFoundError(
+            f"the photo10 data set {path} is missing; it ships with the project in data/ "
+            f"(rebuild it with data/make_photo10.py, see data/README.md)")
+    with np.load(path) as f:
+        table = {key: f[key] for key in f.files}
+    sizes = []
+    for split, num in zip(PHOTO10_SPLITS, (num_train, num_val, num_test)):
+        total = len(table[f"{split}_labels"])
+        if num is not None:
+            _check_count(num, f"num_{split}", minimum=1 if split == "train" else 0)
+            if num > total:
+                raise ValueError(f"the photo10 {split} split has {total} images, fewer than "
+                                 f"num_{split} = {num}")
+        sizes.append(total if num is None else num)
+    # One call renders the first so many crops of each split's table.
+    crops = {key: np.concatenate([table[f"{split}_{key}"][:n]
+                                  for split, n in zip(PHOTO10_SPLITS, sizes)])
+             for key in ("labels", "boxes", "flips", "jitter")}
+    X = render_photo10(table["photos"], crops["labels"], crops["boxes"], crops["flips"],
+                       crops["jitter"]).astype(dtype)
+    if scale:
+        X = X / 255
+    cuts = np.cumsum(sizes)[:-1]
+    X_train, X_val, X_test = np.split(X, cuts)
+    y_train, y_val, y_test = np.split(crops["labels"], cuts)
+    data = _finish(X_train, y_train, X_val, y_val, X_test, y_test, subtract_mean, flatten, dtype)
+    data["class_names"] = tuple(str(name) for name in table["class_names"])
+    return data
