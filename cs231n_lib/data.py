@@ -13,10 +13,15 @@ Every loader returns a dict with the keys
   data_batch_5, test_batch) that you download yourself; see data/README.md. Images
   (N, 3, 32, 32).
 - `get_data(name='digits', **kwargs)`: either of the above by name.
+- `load_photo10(...)`: 12,000 colour 32x32 crops of ten CC0 / public-domain photographs, the
+  label naming the photograph (a harder offline set than the digits). It ships in
+  data/photo10.npz as the photographs and a table of crops, rendered here. Images
+  (N, 3, 32, 32), float32 by default; the dict also holds `class_names`.
 
 Splits are deterministic: the digits are shuffled once with a Generator seeded by `seed`, then
 cut into test, validation and training parts; CIFAR-10 keeps its own order (validation is the
-tail of the training batches, test the head of test_batch), as CS231n does.
+tail of the training batches, test the head of test_batch), as CS231n does. photo10's splits
+are fixed in its file: each is cut from its own parts of every photograph.
 
 Mean-image subtraction (`subtract_mean=True`) fits the mean on the training split only and
 subtracts it from all three splits: the validation and test sets must not leak into the
@@ -214,12 +219,13 @@ def render_photo10(photos, labels, boxes, flips, jitter, chunk=256):
     float32 operation (rounded the same way by every IEEE machine), so every machine renders
     the same bytes.
     """
-    labels, boxes = np.asarray(labels, dtype=np.int64), np.asarray(boxes, dtype=np.int64)
-    flips, jitter = np.asarray(flips, dtype=bool), np.asarray(jitter)
+    photos, labels = np.asarray(photos, dtype=np.uint8), np.asarray(labels, dtype=np.int64)
+    boxes, flips = np.asarray(boxes, dtype=np.int64), np.asarray(flips, dtype=bool)
+    jitter = np.asarray(jitter)
     # Pixel (y, x) of `quads` packs the four pixels (y, x), (y, x + 1), (y + 1, x), (y + 1, x + 1)
     # of one colour plane into 32 bits, so that one lookup fetches what interpolation mixes.
     planes = np.zeros((len(photos), 3, photos.shape[1] + 1, photos.shape[2] + 1), np.uint8)
-    planes[:, :, :-1, :-1] = np.asarray(photos).transpose(0, 3, 1, 2)
+    planes[:, :, :-1, :-1] = photos.transpose(0, 3, 1, 2)
     quads = np.stack([planes[:, :, :-1, :-1], planes[:, :, :-1, 1:],
                       planes[:, :, 1:, :-1], planes[:, :, 1:, 1:]], axis=-1).view(np.uint32)
     out = np.empty((len(labels), 3, 32, 32), np.uint8)
