@@ -38,6 +38,8 @@ PROBE = textwrap.dedent('''
         "write_readable": write(os.path.join(readable, "new.txt")),
         "host_tmp": read(sys.argv[2]),
         "torch": torch_,
+        "etc_private": [p for p in sys.argv[3:] if not read(p).startswith("error")
+                        and read(p) != ""],
         "env": sorted(os.environ),
     }))
 ''')
@@ -57,7 +59,8 @@ def probe(tmp_path_factory):
     host_file.write_text("host tmp")
     (readable / "probe.py").write_text(PROBE)
     box = Sandbox(base / "work", readable=[readable])
-    proc = box.popen([box.python, str(readable / "probe.py"), str(readable), str(host_file)],
+    etc_private = [path for path, folder in private_entries("/etc") if not folder]
+    proc = box.popen([box.python, str(readable / "probe.py"), str(readable), str(host_file), *etc_private],
                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={})
     out, err = proc.communicate(timeout=120)
     box.release()
@@ -69,11 +72,15 @@ def test_the_probe_runs_unprivileged(probe):
     assert probe["uid"] == 65534
 
 
-def test_what_other_accounts_may_not_read_is_masked_even_for_a_root_grader(probe):
+def test_what_other_accounts_may_not_read_in_etc_is_masked_even_for_a_root_grader(probe):
     assert probe["shadow"] in ("", "error: PermissionError")
-    assert probe["private"] in ("", "error: PermissionError")
-    assert probe["private_folder"].startswith("error:")
+    assert probe["etc_private"] == [], probe["etc_private"]
+
+
+def test_a_folder_given_to_read_is_shown_as_the_grader_sees_it(probe):
+    """Owner-only files included: on a hub the instructor's course (the check edition) is."""
     assert probe["public"] == "course data"
+    assert probe["private"] == probe["private_folder"] == "instructor secret"
 
 
 def test_nothing_given_to_read_is_writable_and_the_hosts_tmp_is_not_there(probe):
