@@ -186,11 +186,12 @@ def _run(course: Course, args) -> int:
                   f"{', '.join(released)}")
         return 0
     if args.command == "collect":
+        from autograder.checks import printable
         from autograder.exchange import collect
 
         found = collect(course, args.assignments or course.released())
         for student, assignment, stamp in found:
-            print(f"{assignment}  {student}  submitted {stamp}")
+            print(printable(f"{assignment}  {student}  submitted {stamp}", 1000))
         print(f"{len(found)} submission(s) in {course.root / 'submitted'}")
         return 0
     if args.command == "grade":

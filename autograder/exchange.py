@@ -33,6 +33,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from autograder.checks import printable
 from autograder.course import Course
 from autograder.deadlines import load_settings
 
@@ -268,8 +269,8 @@ def collect(course: Course, assignments: list[str], uid_of=account_uid, log=prin
     found = []
     for assignment in assignments:
         latest, refused = inbound_submissions(inbound, assignment, uid_of)
-        for entry, why in refused:
-            log(f"refused {inbound / entry}: {why}")
+        for entry, why in refused:  # names any account chose: no escape sequence may pass
+            log(printable(f"refused {inbound / entry}: {why}", 1000))
         for student, submission in sorted(latest.items()):
             dest = course.root / "submitted" / student / assignment
             stamp = dest / "timestamp.txt"
@@ -281,8 +282,9 @@ def collect(course: Course, assignments: list[str], uid_of=account_uid, log=prin
                 except Exception:  # noqa: BLE001 -- an unreadable old stamp: take the new one
                     pass
             if submission.forged:
-                log(f"{student} {assignment}: timestamp.txt claims {submission.claimed!r} but the "
-                    f"files were written at {submission.timestamp}; the latter is recorded")
+                log(printable(f"{student} {assignment}: timestamp.txt claims {submission.claimed!r} "
+                              f"but the files were written at {submission.timestamp}; the latter "
+                              "is recorded", 1000))
             _store(submission, dest)
             found.append((student, assignment, submission.timestamp))
     return found

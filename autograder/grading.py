@@ -29,6 +29,7 @@ from pathlib import Path
 
 import nbformat
 
+from autograder.checks import printable
 from autograder.course import REPO_DIR, Course
 from autograder.isolation import NO_SANDBOX_WARNING, Limits, require_bwrap
 from autograder.protocol import BadReport, WorkerJob, read_report
@@ -254,7 +255,8 @@ def _run_worker(job: SubmissionJob, scratch: Path, result: SubmissionResult, tem
         result.status = "error"
         # The whole traceback goes to the grader's log; the reason (which the student's feedback
         # shows) keeps its last line, without the grader's file paths.
-        log.error("nbgrader autograde failed for %s %s:\n%s", job.student, job.assignment, report["error"])
+        log.error("nbgrader autograde failed for %s %s:\n%s", printable(job.student, 200), job.assignment,
+                  "\n".join(printable(line, 2000) for line in report["error"].splitlines()))
         last = (report["error"].strip().splitlines() or ["(no message)"])[-1]
         result.reason = "nbgrader autograde reported an error: " + last[-300:]
         if not report["notebooks"]:

@@ -69,7 +69,11 @@ class GuardedExecute(Execute):
     def preprocess(self, nb, resources=None, km=None):
         self._stopped_reason = None
         self._notes = notes_of(resources if resources is not None else {})
-        return super().preprocess(nb, resources, km)
+        nb, resources = super().preprocess(nb, resources, km)
+        for cell in nb.cells:  # again: a later update_display_data rewrites an earlier cell
+            if cell.cell_type == "code":
+                well_formed(cell)
+        return nb, resources
 
     async def _async_cleanup_kernel(self) -> None:
         km = self.km
@@ -102,6 +106,17 @@ class GuardedExecute(Execute):
             self._stopped_reason = "not run: an earlier cell would not stop and its kernel was stopped"
             self._notes.append(f"cell {cell_index + 1} ran past the {self.timeout} s limit and ignored "
                                "the interrupt: the kernel was stopped there")
+            try:
+                await ensure_async(self.km.shutdown_kernel(now=True))
+            except Exception:  # already gone is fine
+                pass
+            return cell
+        except RecursionError:  # a message nested past what the grader decodes
+            message = ("the kernel sent a message nested too deeply to read, so it was stopped; "
+                       "the cells after it were not run")
+            cell.outputs.append(error_output("KernelMessageError", message))
+            self._stopped_reason = "not run: the kernel sent an unreadable message in an earlier cell"
+            self._notes.append(f"cell {cell_index + 1} sent an unreadable message: the kernel was stopped")
             try:
                 await ensure_async(self.km.shutdown_kernel(now=True))
             except Exception:  # already gone is fine
@@ -356,12 +371,12 @@ def escape_markup(text: str) -> str:
 
 
 # A Markdown link's target: inline ``[text](target`` / ``![alt](target``, or a reference
-# definition ``[label]: target`` at the start of a line.
-_LINK_TARGET = re.compile(r"(\]\(\s*|^[ \t]{0,3}\[[^\]\n]+\]:[ \t]*)([^\s)]*)", re.MULTILINE)
+# definition ``[label]: target`` (wherever it stands: in a list item or a quote too).
+_LINK_TARGET = re.compile(r"(\]\(\s*|\]:[ \t]*)([^\s)]*)")
 _SAFE_SCHEMES = ("http", "https", "mailto")
 # Browsers drop tabs and newlines anywhere in a URL, so "java\tscript:" is still JavaScript.
 _SCRIPT_SCHEME = re.compile(r"(?i)\b((?:j\s*a\s*v\s*a|v\s*b|l\s*i\s*v\s*e)\s*s\s*c\s*r\s*i\s*p\s*t"
-                            r"|d\s*a\s*t\s*a|f\s*i\s*l\s*e)(\s*):")
+                            r"|d\s*a\s*t\s*a|f\s*i\s*l\s*e)(\s*\\?):")
 
 
 def neutralise_links(text: str) -> str:
@@ -376,7 +391,9 @@ def neutralise_links(text: str) -> str:
         url, before = match.group(2), None
         while url != before:  # "&amp;#x61;" is an "a" to some Markdown renderers
             before, url = url, html.unescape(url)
-        url = re.sub(r"[\x00-\x20]", "", url)
+        # Tabs and newlines are dropped by browsers; "<" opens a bracketed target; a backslash
+        # escapes the next character in CommonMark ("javascript\:" is "javascript:").
+        url = re.sub(r"[\x00-\x20\\<]", "", url)
         scheme = re.match(r"([A-Za-z][A-Za-z0-9+.\-]*):", url)
         if scheme and scheme.group(1).lower() not in _SAFE_SCHEMES:
             return match.group(1) + "#link-removed"
@@ -393,7 +410,7 @@ def neutralise_links(text: str) -> str:
 _IMAGE = re.compile(r"!\[([^\]\n]*)\](?:\([^)\n]*\)?|\[[^\]\n]*\])?")
 # MathJax commands that style or link the page (a fixed overlay showing a fake score): their
 # backslash becomes a set-minus sign, so they read the same and do nothing.
-_MATHJAX_HTML = re.compile(r"\\(style|class|cssId|href|unicode|require|html\w*|data)\b")
+_MATHJAX_HTML = re.compile(r"\\(style|class|cssId|href|unicode|require|html\w*|data|bbox|mmlToken)\b")
 
 
 class SaveReport(NbGraderPreprocessor):

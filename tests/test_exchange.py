@@ -158,3 +158,13 @@ def test_a_claim_that_is_no_date_is_no_claim(course, now, claim):
     (folder / "timestamp.txt").write_text(claim)
     recorded = exchange._parse(collected(course)["ada"])
     assert abs((recorded - dt.datetime.now(dt.timezone.utc)).total_seconds()) < 60
+
+
+def test_names_any_account_chose_are_logged_without_escape_sequences(course, now):
+    course, inbound = course
+    folder = hand_in(inbound, "ada", now, {})
+    (folder / "\x1b]52;c;ZWNobyBwd25lZA==\x07\x1b[2K.ipynb").symlink_to("/etc/hostname")
+    (inbound / "ada\x1b[1A+hw+x\nhw  bob  submitted").mkdir()
+    log = []
+    collected(course, log)
+    assert log and not any(c in "".join(log) for c in "\x1b\x07\n"), log

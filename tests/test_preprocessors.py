@@ -53,7 +53,9 @@ def test_a_written_answer_s_html_is_shown_as_text():
 @pytest.mark.parametrize("link", [
     "[click](javascript:steal())", "[click]( JavaScript:steal() )", "[c](java\tscript:steal())",
     "[click][r]\n\n[r]: javascript:steal()", "![x](data:text/html;base64,PHNjcmlwdD4=)",
-    "[click](vbscript:steal)", "[click](<javascript:steal()>)", "[c](jav&#x61;script:steal())"])
+    "[click](vbscript:steal)", "[click](<javascript:steal()>)", "[c](jav&#x61;script:steal())",
+    "[see](javascript\\:steal())", "- [r]: data\\:text/html;base64,PHNjcmlwdD4=\n\n[plot][r]",
+    "> [r]: javascript:steal()\n\n[x][r]"])
 def test_a_written_answers_links_cannot_run_script(link):
     from nbconvert.filters.markdown import markdown2html
 
