@@ -38,6 +38,7 @@ from pathlib import Path
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbclient.util import ensure_async, run_sync
 from nbformat.v4 import new_output
+from nbformat.validator import NotebookValidationError
 from traitlets import Dict, Float, Int, List, Unicode
 
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
@@ -131,6 +132,16 @@ class GuardedExecute(Execute):
             return cell
 
     execute_cell = run_sync(async_execute_cell)
+
+    def process_message(self, msg, cell, cell_index):
+        # nbclient validates each output as it arrives: a kernel that sends an invalid one (or
+        # updates an earlier output into one) would make the whole notebook a grading error.
+        try:
+            return super().process_message(msg, cell, cell_index)
+        except NotebookValidationError:
+            cell.outputs.append(new_output("stream", name="stdout",
+                                           text="[an output the kernel sent was malformed: not shown]\n"))
+            return None
 
 
 def _count(value):

@@ -606,6 +606,25 @@ if not globals().get("_hx_sent"):
     print("SIGINT sent to", _hx_os.getppid())
 '''
 
+DISPLAY_UPDATE = r'''
+from IPython import get_ipython as _hx_ip
+_hx_ip().display_pub.publish(data={"text/plain": "shown"}, transient={"display_id": "hxd"})
+def _hx_update(*args):
+    # after every later cell: the first cell's output, already made well-formed, turned invalid
+    _hx_ip().display_pub.publish(data={"image/png": {"not": "base64"}}, transient={"display_id": "hxd"},
+                                 update=True)
+_hx_ip().events.register("post_run_cell", _hx_update)
+'''
+
+NESTED_MESSAGE = r'''
+_hx_sys.setrecursionlimit(100000)
+_hx_deep = []
+for _ in range(5000):
+    _hx_deep = [_hx_deep]
+from IPython.display import display as _hx_display
+_hx_display({"application/json": _hx_deep, "text/plain": "deep"}, raw=True)
+'''
+
 KILL_ALL = r'''
 import signal
 try:
@@ -795,6 +814,10 @@ ATTACKS = [
            _simple("blank", SUBMITTED_THIEF)),
     Attack("x17_sigint_parent", "correct", "os.kill(os.getppid(), SIGINT)", _simple("correct", SIGINT_PARENT)),
     Attack("x18_kill_all", "correct", "kill every process it can see", _simple("correct", KILL_ALL)),
+    Attack("x19_display_update", "correct", "update_display_data rewrites a cleaned output",
+           _simple("correct", DISPLAY_UPDATE)),
+    Attack("x20_nested_message", "correct", "display data nested past the grader's decoder",
+           _simple("correct", NESTED_MESSAGE)),
 ]
 
 # Honest students: name -> builder. The neighbour sorts right after the cross-scratch attacker,

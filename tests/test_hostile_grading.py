@@ -407,8 +407,9 @@ def test_every_grade_command_exits_zero(hostile):
 # Attacks the sandbox turns into nothing at all, so there is nothing to report: the sockets
 # attacker finds no host /tmp and no network to reach, the killer sees only its own sandbox's
 # processes, and the SIGINT for "the parent" reaches the sandbox's own init (the kernel's parent
-# there), which ignores it. They must score exactly as their honest twin.
-NOTHING_TO_REPORT = {"x05_unix_sockets", "x17_sigint_parent", "x18_kill_all"}
+# there), which ignores it; an invalid display update is made well-formed again. They must
+# score exactly as their honest twin.
+NOTHING_TO_REPORT = {"x05_unix_sockets", "x17_sigint_parent", "x18_kill_all", "x19_display_update"}
 
 
 def test_every_attacker_is_recorded_with_a_reason(hostile):
