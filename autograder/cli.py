@@ -35,7 +35,8 @@ def _options(args):
                           memory_mb=args.memory_mb, allow_network=args.allow_network,
                           max_output_lines=args.max_output_lines, sandbox=not args.no_sandbox,
                           exercise_modules=tuple(str(Path(f).resolve()) for f in args.exercises),
-                          pythonpath=tuple(str(Path(d).resolve()) for d in args.pythonpath))
+                          pythonpath=tuple(str(Path(d).resolve()) for d in args.pythonpath),
+                          run_experiments=args.run_experiments)
 
 
 def _executor(args):
@@ -129,6 +130,9 @@ def main(argv=None) -> int:
             p.add_argument("--no-sandbox", action="store_true",
                            help="grade without bubblewrap: student code runs with YOUR rights "
                                 "(a warning is printed and recorded in every result)")
+            p.add_argument("--run-experiments", action="store_true",
+                           help="also run the notebooks' experiment cells (plots, training runs); "
+                                "they earn no points, so by default the feedback says 'not run'")
             p.add_argument("--exercises", action="append", default=[], metavar="FILE",
                            help="an extra exercise module file (NOTEBOOK, EXERCISES); repeatable")
             p.add_argument("--pythonpath", action="append", default=[], metavar="DIR",

@@ -50,6 +50,7 @@ class GradingOptions:
     sandbox: bool = True              # False: --no-sandbox, student code runs unconfined
     exercise_modules: tuple[str, ...] = ()   # extra exercise module files (tests)
     pythonpath: tuple[str, ...] = ()         # extra import paths inside the sandboxes (tests)
+    run_experiments: bool = False     # also run the experiment cells, which earn no points
 
     def limits(self) -> Limits:
         return Limits(memory_mb=self.memory_mb, allow_network=self.allow_network)

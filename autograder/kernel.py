@@ -6,7 +6,8 @@ nbgrader's ``Execute`` (an nbclient ``NotebookClient``) starts its kernel throug
 * the kernel talks to the grader over ZeroMQ **IPC sockets** in the sandbox's one writable
   folder (the sandbox has no network, not even the host's loopback), named by a connection file
   written there; the folder is bind-mounted at the same path inside, so both ends agree on it;
-* its command line is the sandbox's (:mod:`autograder.isolation`) around ``ipykernel_launcher``;
+* its command line is the sandbox's (:mod:`autograder.isolation`) around ``ipykernel_launcher``
+  (:mod:`autograder.boxed.kernel_launcher`, which defers pyplot's import to its first use);
 * interrupts travel as ``interrupt_request`` messages: a SIGINT would reach bubblewrap outside,
   not the kernel in its PID namespace, and would kill the sandbox instead of interrupting a cell.
 
@@ -29,6 +30,7 @@ from traitlets import Dict
 from autograder.isolation import Limits, Sandbox
 
 MAX_MESSAGE = 64 * 1024 * 1024  # bytes of one message from the kernel
+LAUNCHER = Path(__file__).resolve().parent / "boxed" / "kernel_launcher.py"
 
 
 def sandbox_from_spec(spec: dict) -> Sandbox:
@@ -45,6 +47,8 @@ class SandboxedKernelManager(AsyncKernelManager):
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self._box = sandbox_from_spec(self.sandbox)
+        if self._box.enabled and str(LAUNCHER.parent) not in self._box.readable:
+            self._box.readable.append(str(LAUNCHER.parent))
         sockets = self._box.workdir / "k"
         sockets.mkdir(exist_ok=True)
         self.transport = "ipc"
@@ -68,7 +72,7 @@ class SandboxedKernelManager(AsyncKernelManager):
         return super().client(context=context, **kwargs)
 
     def format_kernel_cmd(self, extra_arguments=None):
-        argv = [self._box.python, "-m", "ipykernel_launcher", "-f",
+        argv = [self._box.python, str(LAUNCHER), "-f",
                 os.path.realpath(self.connection_file), *(extra_arguments or [])]
         return self._box.command(argv)
 

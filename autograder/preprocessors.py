@@ -6,7 +6,8 @@ Autograding (``Autograde.autograde_preprocessors``):
   (:mod:`autograder.kernel`), except that a cell that outlives its timeout *and ignores the
   interrupt* (or kills the kernel) fails on its own: the kernel is stopped, the cells after it are
   marked "not run", and grading goes on. Hidden test cells are not run in the kernel at all:
-  nothing of them is there for the student's code to read or to patch.
+  nothing of them is there for the student's code to read or to patch. Nor are the course's
+  experiment cells (:mod:`autograder.experiments`), unless ``run_experiments`` is set.
 * :class:`StderrToStdout` -- nbgrader zeroes any graded cell that wrote to stderr (a harmless
   warning); stderr is shown as ordinary output instead.
 * :class:`OutsideChecks` -- **every point is decided here, in the trusted grader.** The checks
@@ -39,11 +40,12 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbclient.util import ensure_async, run_sync
 from nbformat.v4 import new_output
 from nbformat.validator import NotebookValidationError
-from traitlets import Dict, Float, Int, List, Unicode
+from traitlets import Bool, Dict, Float, Int, List, Unicode
 
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 
 from autograder.checks import Verdict, judge
+from autograder.experiments import NOT_RUN, is_experiment
 from autograder.restore import grade_id, is_solution
 
 HIDDEN_BEGIN = "BEGIN HIDDEN TESTS"
@@ -66,6 +68,9 @@ def notes_of(resources) -> list[str]:
 
 class GuardedExecute(Execute):
     """``Execute`` that survives a kernel that will not stop or that dies."""
+
+    run_experiments = Bool(False, help="Run the experiment cells too (they earn no points)"
+                           ).tag(config=True)
 
     def preprocess(self, nb, resources=None, km=None):
         self._stopped_reason = None
@@ -93,6 +98,9 @@ class GuardedExecute(Execute):
     async def _execute_guarded(self, cell, cell_index, execution_count, store_history):
         if is_hidden_test(cell):
             cell.outputs = []
+            return cell
+        if is_experiment(cell) and not self.run_experiments:
+            cell.outputs = [new_output("stream", name="stdout", text=NOT_RUN)]
             return cell
         if getattr(self, "_stopped_reason", None) is not None:
             if cell.cell_type == "code" and cell.source.strip():

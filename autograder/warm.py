@@ -14,6 +14,7 @@ when that worker has ended, ``exit CODE`` out.
 
 from __future__ import annotations
 
+import gc
 import os
 import select
 import signal
@@ -95,6 +96,10 @@ def serve() -> None:
     import autograder.worker as worker
 
     worker.warm_up()
+    # The forked workers share the server's objects copy-on-write; a collection in a worker
+    # would touch (and so copy) every one of them. Frozen objects are never collected.
+    gc.collect()
+    gc.freeze()
     print(READY, flush=True)
     for line in sys.stdin:
         job, _, log = line.rstrip("\n").partition("\t")

@@ -33,6 +33,7 @@ def autograde_config(job: WorkerJob):
         c[section].shutdown_kernel = "immediate"  # nothing to save: no graceful wait
         c[section].startup_timeout = 120
         c[section].kernel_manager_class = "autograder.kernel.SandboxedKernelManager"
+    c.GuardedExecute.run_experiments = bool(options.get("run_experiments", False))
     c.SandboxedKernelManager.sandbox = {**job.sandbox, "workdir": str(root / "box-kernel")}
     c.LimitOutput.max_lines = int(options["max_output_lines"])
     c.LimitOutput.max_traceback = 100
@@ -75,6 +76,19 @@ def warm_up() -> None:
     from autograder.exercises import catalogue
 
     catalogue()
+    # Caches every worker would otherwise fill again: nbformat's compiled schema (each output a
+    # kernel sends is validated), the kernel spec lookup, and the gradebook's database mappings.
+    import numpy.random  # noqa: F401  (the checks draw their inputs)
+    import nbformat
+    from jupyter_client.kernelspec import KernelSpecManager
+    from nbgrader.api import Gradebook
+
+    with Gradebook("sqlite://") as gradebook:
+        gradebook.students
+
+    nbformat.validate(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(outputs=[
+        nbformat.v4.new_output("stream", name="stdout", text="")])]))
+    KernelSpecManager().get_kernel_spec("python3")
 
 
 def main(job_path: str) -> int:

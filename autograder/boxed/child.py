@@ -45,7 +45,8 @@ if __name__ == "__main__":
 import importlib  # noqa: E402  (after the pipes are safe)
 import threading  # noqa: E402
 
-import wire  # noqa: E402  (this file's own folder, first on sys.path)
+import deferred  # noqa: E402  (this file's own folder, first on sys.path)
+import wire  # noqa: E402
 
 
 # ---------------------------------------------------------------------------------------------
@@ -221,6 +222,7 @@ class Child:
 
 
 def main() -> None:
+    deferred.defer_pyplot()  # the checks never plot: pyplot's import would be a third of a second
     Child(*PIPES).serve()
     os._exit(0)  # skip interpreter shutdown: the student's objects' __del__ must not run
 
