@@ -16,6 +16,8 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+from cs231n_lib.layers import check_positive_int
+
 # A block's scratch arrays stay below this; smaller blocks cost more Python overhead.
 BLOCK_BYTES = 4 << 20
 # Blocks are cut for this many workers at least, whatever the machine has.
@@ -48,8 +50,8 @@ def available_cores():
 def set_num_threads(n):
     """Run the conv core's blocks on at most n threads (None: back to the default)."""
     global _num_threads
-    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
-        raise ValueError(f"set_num_threads: n must be a positive integer or None, got {n!r}")
+    if n is not None:
+        check_positive_int(n, "n", "set_num_threads")
     _num_threads = n
 
 

@@ -11,16 +11,15 @@ which zeros half its inputs.
 
 import numpy as np
 
+from .layers import check_positive_int
 from .registry import exercise
 
 
 def check_fans(fan_in, fan_out, fn):
     """ValueError unless fan_in (and fan_out, if not None) is a positive integer."""
-    for name, v in (("fan_in", fan_in), ("fan_out", fan_out)):
-        if v is None and name == "fan_out":
-            continue
-        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)) or v < 1:
-            raise ValueError(f"{fn}: {name} must be a positive integer, got {v!r}")
+    check_positive_int(fan_in, "fan_in", fn)
+    if fan_out is not None:
+        check_positive_int(fan_out, "fan_out", fn)
 
 
 def small_random(fan_in, fan_out, std=0.01, rng=None, dtype=np.float64):

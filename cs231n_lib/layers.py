@@ -22,6 +22,9 @@ import numpy as np
 
 from .registry import exercise
 
+# The element-wise activations, each an `<name>_forward` / `<name>_backward` pair below.
+ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "elu")
+
 # ---------------------------------------------------------------------------------------------
 # Input checks. Every public function runs its inputs through these, so that a wrong shape or
 # an unknown key fails with a message naming it rather than a numpy broadcast error later on.
@@ -53,6 +56,12 @@ def check_shape(a, expected, name):
     """ValueError unless a.shape == expected."""
     if np.shape(a) != tuple(expected):
         raise ValueError(f"{name} must have shape {tuple(expected)}, got {np.shape(a)}")
+
+
+def check_positive_int(value, name, fn):
+    """ValueError unless value is a positive integer (a bool is not one)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{fn}: {name} must be a positive integer, got {value!r}")
 
 
 def check_keys(param, required, name):

@@ -18,6 +18,9 @@ import numpy as np
 
 from .registry import exercise
 
+# The rules by name, in the order the course meets them (Solver's update_rule, the explorer).
+UPDATE_RULES = ("sgd", "sgd_momentum", "nesterov_momentum", "adagrad", "rmsprop", "adam")
+
 
 def start_update(w, dw, config, rule, **defaults):
     """w and dw as arrays of one shape, and config with the rule's defaults filled in."""

@@ -33,9 +33,10 @@ import pickle
 import numpy as np
 
 from cs231n_lib import optim
+from cs231n_lib.layers import check_positive_int
+from cs231n_lib.optim import UPDATE_RULES
 from cs231n_lib.progress import ProgressBar
 
-UPDATE_RULES = ("sgd", "sgd_momentum", "nesterov_momentum", "adagrad", "rmsprop", "adam")
 EXPLOSION_FACTOR = 3.0
 _SETTINGS = ("update_rule", "optim_config", "lr_decay", "batch_size", "num_epochs",
              "num_train_samples", "num_val_samples", "checkpoint_name", "print_every",
@@ -115,8 +116,7 @@ class Solver:
             raise ValueError(f"Solver: optim_config must be a dict, got {optim_config!r}")
         for name, value in (("batch_size", batch_size), ("num_epochs", num_epochs),
                             ("print_every", print_every)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"Solver: {name} must be a positive integer, got {value!r}")
+            check_positive_int(value, name, "Solver")
 
         self.model = model
         self.X_train, self.y_train = data["X_train"], data["y_train"]

@@ -15,9 +15,9 @@ from __future__ import annotations
 import numpy as np
 
 from cs231n_lib import optim
+from cs231n_lib.optim import UPDATE_RULES as RULES
 from cs231n_lib.widgets.explorer import Explorer
 
-RULES = ("sgd", "sgd_momentum", "nesterov_momentum", "adagrad", "rmsprop", "adam")
 COLOURS = dict(zip(RULES, ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")))
 
 

@@ -26,7 +26,7 @@ import numpy as np
 from cs231n_lib import layers
 from cs231n_lib.widgets.explorer import Explorer
 
-ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "elu")
+ACTIVATIONS = layers.ACTIVATIONS
 # The largest slope of each activation: an input counts as saturated (or, for ReLU, inactive)
 # where its local gradient is below SATURATION_LEVEL times this. Leaky ReLU's left slope is
 # exactly 1% (alpha = 0.01), so it is never counted.
