@@ -320,7 +320,7 @@ def grade_class(course: Course, assignments: list[str] | None = None,
         Path(course.db_url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
     recorder = Recorder(course)
     run_all(grade_submission, jobs, recorder.merge, executor, on_error=_could_not_grade)
-    problems = write_feedback(course, recorder.results)
+    problems = write_feedback(course, recorder.results, executor)
     export_grades(course)
     if problems:
         raise RuntimeError("feedback failed for:\n" + "\n".join(problems))

@@ -89,32 +89,54 @@ FAILED_FEEDBACK = """<!DOCTYPE html>
 """
 
 
-def write_feedback(course: Course, results: list) -> list[str]:
-    """nbgrader generate_feedback for graded submissions; a short page for the others."""
+def write_feedback(course: Course, results: list, executor=None) -> list[str]:
+    """nbgrader generate_feedback for graded submissions; a short page for the others.
+
+    Each submission's pages are its own files, so when ``executor`` is a local process pool
+    they are written in parallel on it; otherwise (one process, or a Dask cluster, whose
+    workers never write into the course) here, one after another.
+    """
+    from autograder.parallel import PoolExecutor, SerialExecutor
+
+    jobs = [(str(course.root), str(course.notebooks), course.db_url, r) for r in results]
+    if not isinstance(executor, PoolExecutor) or len(jobs) < 2:
+        executor = SerialExecutor()
     problems = []
-    api = course.api()
-    for r in results:
-        # The autograded notebooks on disk, not in the result: a result read back from its
-        # report (the `feedback` command) carries none.
-        folder = course.path("autograded", r.student, r.assignment)
-        graded = {n for n in r.notebooks if (folder / f"{n}.ipynb").is_file()}
-        if graded:
-            out = api.generate_feedback(r.assignment, r.student, force=True)
-            if not out["success"]:
-                problems.append(f"{r.student}/{r.assignment}: {(out.get('error') or out.get('log'))[-500:]}")
-        for name, nb in r.notebooks.items():
-            if name not in graded:
-                folder = course.path("feedback", r.student, r.assignment)
-                folder.mkdir(parents=True, exist_ok=True)
-                (folder / f"{name}.html").write_text(FAILED_FEEDBACK.format(
-                    assignment=html.escape(r.assignment), name=html.escape(name), score=r.score,
-                    max_score=r.max_score, reason=html.escape(nb.get("failure") or r.reason)))
-        # The student's due date, extension and any late penalty, at the top of each page.
-        note = deadline_note(load_settings(course.root), r.assignment, r.student,
-                             r.seconds_late, r.late_penalty)
-        for page in sorted(course.path("feedback", r.student, r.assignment).glob("*.html")):
-            page.write_text(with_note(page.read_text(), note))
+    for outcome in executor.outcomes(feedback_one, jobs):
+        if outcome.error is not None:
+            r = outcome.job[-1]
+            problems.append(f"{r.student}/{r.assignment}: {type(outcome.error).__name__}: {outcome.error}")
+        elif outcome.result:
+            problems.append(outcome.result)
     return problems
+
+
+def feedback_one(job) -> str | None:
+    """The feedback pages of one submission; a problem to report, or None."""
+    root, notebooks, db_url, r = job
+    course = Course(root, notebooks, db_url)
+    problem = None
+    # The autograded notebooks on disk, not in the result: a result read back from its
+    # report (the `feedback` command) carries none.
+    folder = course.path("autograded", r.student, r.assignment)
+    graded = {n for n in r.notebooks if (folder / f"{n}.ipynb").is_file()}
+    if graded:
+        out = course.api().generate_feedback(r.assignment, r.student, force=True)
+        if not out["success"]:
+            problem = f"{r.student}/{r.assignment}: {(out.get('error') or out.get('log'))[-500:]}"
+    for name, nb in r.notebooks.items():
+        if name not in graded:
+            folder = course.path("feedback", r.student, r.assignment)
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / f"{name}.html").write_text(FAILED_FEEDBACK.format(
+                assignment=html.escape(r.assignment), name=html.escape(name), score=r.score,
+                max_score=r.max_score, reason=html.escape(nb.get("failure") or r.reason)))
+    # The student's due date, extension and any late penalty, at the top of each page.
+    note = deadline_note(load_settings(course.root), r.assignment, r.student,
+                         r.seconds_late, r.late_penalty)
+    for page in sorted(course.path("feedback", r.student, r.assignment).glob("*.html")):
+        page.write_text(with_note(page.read_text(), note))
+    return problem
 
 
 def export_grades(course: Course) -> Path:

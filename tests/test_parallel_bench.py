@@ -5,6 +5,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from autograder.bench import (
+    ONCE_PROBES,
     STARTUP_PROBES,
     UNSANDBOXED_PROBES,
     Run,
@@ -47,11 +48,11 @@ def test_tables_report_throughput_per_core_and_what_dominates():
     quick = [timed_cell("2026-11-21T10:00:00Z", "2026-11-21T10:00:01Z")]   # 1 s of 4 s
     slow = [timed_cell("2026-11-21T10:00:00Z", "2026-11-21T10:00:03Z")]    # 3 s of 4 s
     results = [result("a", 4.0, quick), result("b", 4.0, slow)]
-    serial = Run("serial", 1, grading=60.0, total=70.0, results=results)
-    pool = Run("pool (2 workers)", 2, grading=40.0, total=50.0, results=results)
+    serial = Run("serial", 1, grading=60.0, total=70.0, results=results, cpu=50.0)
+    pool = Run("pool (2 workers)", 2, grading=40.0, total=50.0, results=results, cpu=70.0)
     table = throughput_table([serial, pool]).splitlines()
-    assert table[2].split() == ["serial", "1", "2", "60.0", "2.00", "2.00", "1.00x", "70.0", "1.00x"]
-    assert table[3].split()[3:] == ["2", "2", "40.0", "3.00", "1.50", "1.50x", "50.0", "1.40x"]
+    assert table[2].split() == ["serial", "1", "2", "60.0", "2.00", "2.00", "1.00x", "25.00", "70.0", "1.00x"]
+    assert table[3].split()[3:] == ["2", "2", "40.0", "3.00", "1.50", "1.50x", "35.00", "50.0", "1.40x"]
     rows = {tuple(line.split()[:2]): line.split()[2:] for line in breakdown_table(
         serial, {"a": "blank", "b": "correct"}, startup=0.5).splitlines()[2:]}
     # n, per submission, own execution, start-up, rest, largest part
@@ -63,14 +64,25 @@ def test_tables_report_throughput_per_core_and_what_dominates():
 @pytest.mark.slow
 def test_startup_probes_time_real_processes():
     startup = measure_startup(repeats=1)
-    assert list(startup) == [label for label, _ in STARTUP_PROBES + UNSANDBOXED_PROBES]
+    assert list(startup) == [label for label, _ in ONCE_PROBES + STARTUP_PROBES + UNSANDBOXED_PROBES]
     assert all(seconds > 0 for seconds in startup.values())
     rows = {line.rsplit(None, 1)[0].strip(): line.split()[-1] for line in startup_table(startup).splitlines()[2:]}
-    assert rows["total"] == f"{sum(startup[label] for label, _ in STARTUP_PROBES):.2f}"
+    assert rows["total per submission"] == f"{sum(startup[label] for label, _ in STARTUP_PROBES):.2f}"
     sandboxed = startup["kernel in its sandbox: start, one empty cell, stop"] + \
         startup["check child in its sandbox: Python, numpy"]
     plain = startup["kernel without a sandbox"] + startup["check child without a sandbox"]
     assert rows["added by the sandboxes (kernel + check child)"] == f"{sandboxed - plain:.2f}"
+
+
+def test_busy_cpu_seconds_counts_other_processes_too():
+    import subprocess
+    import sys
+
+    from autograder.bench import busy_cpu_seconds
+
+    before = busy_cpu_seconds()
+    subprocess.run([sys.executable, "-c", "sum(i * i for i in range(3_000_000))"], check=True)
+    assert busy_cpu_seconds() - before >= 0.1   # a child's CPU time, seen machine-wide
 
 
 def test_a_class_needs_a_student():

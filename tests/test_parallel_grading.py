@@ -175,7 +175,7 @@ def dask_cluster(folder: Path, names=("a", "b")):
 def grading_children(pid: int) -> list:
     """The processes below ``pid`` once one of them is a submission's kernel, else [].
 
-    A kernel (``ipykernel_launcher``, inside the sandbox) runs only while a submission is graded;
+    A kernel (``autograder/boxed/kernel_launcher.py``, inside the sandbox) runs only while a submission is graded;
     the worker's warm fork server waits between submissions and does not count.
     """
     try:
@@ -184,7 +184,7 @@ def grading_children(pid: int) -> list:
         return []
     for p in below:
         try:
-            if "ipykernel_launcher" in " ".join(p.cmdline()):
+            if "kernel_launcher.py" in " ".join(p.cmdline()):
                 return below
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
