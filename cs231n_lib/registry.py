@@ -28,7 +28,7 @@ import textwrap
 
 # The modules that hold exercises; use() imports them all, so a function is found wherever it lives.
 EXERCISE_MODULES = ("gradcheck", "layers", "preprocess", "init", "stats", "optim", "conv_naive",
-                    "conv")
+                    "conv", "models.fc_net")
 
 _originals = {}  # name -> the library's own function, kept so that reset() can put it back
 

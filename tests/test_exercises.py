@@ -92,10 +92,16 @@ def test_checks_are_deterministic_and_shippable(nb, ex):
 
 @pytest.mark.parametrize("nb, ex", ALL, ids=IDS)
 def test_forbidden_names_exist(nb, ex):
-    """A forbidden name is a library function, or ``module.*`` (all of a module's functions)."""
+    """A forbidden name is a library function, a method (``module.Class.method``), or
+    ``module.*`` (all of a module's functions)."""
     for dotted in ex.forbidden:
         module, _, attr = dotted.rpartition(".")
-        found = importlib.import_module(module)
+        try:
+            found = importlib.import_module(module)
+        except ModuleNotFoundError:  # module.Class.method
+            module, _, cls = module.rpartition(".")
+            found = getattr(importlib.import_module(module), cls)
+            assert isinstance(found, type), dotted
         if attr == "*":
             assert any(callable(v) and getattr(v, "__module__", "") == module
                        for v in vars(found).values()), dotted

@@ -184,3 +184,42 @@ def test_image_shaped_input_is_flattened():
     X = rng.standard_normal((4, 1, 8, 8))
     model = FullyConnectedNet([5], input_dim=64, num_classes=3, seed=0)
     np.testing.assert_array_equal(model.loss(X), model.loss(X.reshape(4, 64)))
+
+
+def test_loss_is_fc_net_loss_the_exercise_of_notebook_04():
+    from cs231n_lib.models.fc_net import fc_net_loss
+    from cs231n_lib.registry import exercises
+
+    assert exercises()["fc_net_loss"] == "04_batchnorm"
+    X, y = small_problem()
+    model = FullyConnectedNet([6, 5], input_dim=D, num_classes=C, normalization="batchnorm",
+                              reg=0.2, seed=3)
+    loss, grads = model.loss(X, y)
+    loss2, grads2 = fc_net_loss(model, X, y)
+    assert loss == loss2 and all(np.array_equal(grads[k], grads2[k]) for k in model.params)
+    np.testing.assert_array_equal(model.loss(X), fc_net_loss(model, X))
+
+
+def test_use_routes_the_net_and_the_solver_to_a_students_fc_net_loss():
+    import cs231n_lib
+    from cs231n_lib.models import fc_net
+    from cs231n_lib.solver import Solver
+
+    calls = []
+
+    def fc_net_loss(model, X, y=None):
+        calls.append(y is None)
+        return fc_net_loss.__replaces__(model, X, y)
+
+    X, y = small_problem()
+    model = FullyConnectedNet([6], input_dim=D, num_classes=C, seed=0)
+    try:
+        cs231n_lib.use(fc_net_loss)
+        assert fc_net.fc_net_loss is fc_net_loss
+        model.loss(X, y)
+        data = {"X_train": X, "y_train": y, "X_val": X, "y_val": y}
+        Solver(model, data, num_epochs=1, batch_size=5, verbose=False).train()
+    finally:
+        cs231n_lib.reset()
+    assert fc_net.fc_net_loss is not fc_net_loss
+    assert calls[0] is False and True in calls[1:] and False in calls[1:]

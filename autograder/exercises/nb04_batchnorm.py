@@ -8,6 +8,7 @@ import numpy as np
 
 from autograder.exercise import Check, Exercise, Mistake
 from cs231n_lib import conv, layers
+from cs231n_lib.models import fc_net
 
 NOTEBOOK = "04_batchnorm"
 
@@ -111,6 +112,103 @@ def _spatial(kind):
         return from2d(dx, shape), dg, db
 
     return forward, backward
+
+
+# ---- the whole network: fc_net_loss ----
+#
+# The model is built in the student's process (FullyConnectedNet from the setup cell) from a seed
+# and a weight scale the check draws, so both runs see the same parameters; what comes back is
+# data: the loss, every gradient, the keys of the gradients and the batchnorm running averages
+# the train-mode call left in the model.
+
+def _net_run(hidden_dims, normalization, reg, n, input_shape=(6,), num_classes=4,
+             activation="relu", scores_only=False):
+    def run(ns, rng):
+        seed = int(rng.integers(2**31))
+        scale = float(rng.uniform(0.2, 1.0))
+        X = rng.normal(rng.uniform(-1, 1), rng.uniform(0.5, 2), size=(n, *input_shape))
+        y = rng.integers(num_classes, size=n)
+        X_test = rng.standard_normal((n + 2, *input_shape))
+        model = ns["FullyConnectedNet"](list(hidden_dims), input_dim=int(np.prod(input_shape)),
+                                        num_classes=num_classes, activation=activation,
+                                        normalization=normalization, reg=reg, init=scale,
+                                        seed=seed)
+        loss_fn = ns["fc_net_loss"]
+        if scores_only:
+            return {"scores": np.asarray(loss_fn(model, X), dtype=np.float64)}
+        loss, grads = loss_fn(model, X, y)
+        out = {"loss": float(loss), "grad_keys": ", ".join(sorted(str(k) for k in grads))}
+        for k in sorted(model.params):
+            out[f"d{k}"] = np.asarray(grads[k], dtype=np.float64)
+        if normalization == "batchnorm":
+            for i, bn_param in enumerate(model.bn_params):
+                out[f"running_mean{i + 1}"] = np.asarray(bn_param["running_mean"], dtype=np.float64)
+            # then test mode: batchnorm uses the running averages the train call left
+            out["test_scores"] = np.asarray(loss_fn(model, X_test), dtype=np.float64)
+        return out
+
+    return run
+
+
+def _net_mistake(kind):
+    """The reference fc_net_loss with one typical mistake in the regularisation."""
+
+    def fc_net_loss(model, X, y=None):
+        result = fc_net.fc_net_loss(model, X, y)
+        if y is None:
+            return result
+        loss, grads = result
+        grads = dict(grads)
+        for k, p in model.params.items():
+            if kind == "no_half" and k.startswith("W"):
+                loss += 0.5 * model.reg * np.sum(p * p)
+            elif kind == "no_reg_grad" and k.startswith("W"):
+                grads[k] = grads[k] - model.reg * p
+            elif kind == "reg_all" and not k.startswith("W"):
+                loss += 0.5 * model.reg * np.sum(p * p)
+                grads[k] = grads[k] + model.reg * p
+        return loss, grads
+
+    return fc_net_loss
+
+
+def _net_exercise():
+    from autograder.exercises import NUMERICAL_GRADIENTS
+
+    reference = {"FullyConnectedNet": fc_net.FullyConnectedNet, "fc_net_loss": fc_net.fc_net_loss}
+    return Exercise(
+        name="fc_net_loss",
+        reference=reference,
+        checks=(
+            Check("visible", _net_run([7, 5], "batchnorm", 0.1, 6), hidden=False, tol=1e-6),
+            Check("depth_0", _net_run([], None, 0.3, 5, input_shape=(2, 3, 2), num_classes=3),
+                  tol=1e-6),
+            Check("depth_1_plain", _net_run([9], None, 0.0, 7), tol=1e-6),
+            Check("depth_2_layernorm_tanh", _net_run([5, 8], "layernorm", 0.05, 4,
+                                                     activation="tanh"), tol=1e-6),
+            Check("depth_3_batchnorm", _net_run([6, 7, 5], "batchnorm", 0.2, 9,
+                                                input_shape=(1, 3, 3), num_classes=5), tol=1e-6),
+            Check("depth_3_layernorm", _net_run([4, 3, 6], "layernorm", 0.7, 5, num_classes=2),
+                  tol=1e-6),
+            Check("batch_of_one", _net_run([5, 4], None, 0.1, 1), tol=1e-6),
+            Check("batch_of_one_layernorm", _net_run([3], "layernorm", 0.4, 1, num_classes=3),
+                  tol=1e-6),
+            Check("scores_only", _net_run([5, 5], "layernorm", 0.1, 3, scores_only=True),
+                  tol=1e-6),
+            Check("scores_only_depth_0", _net_run([], None, 0.0, 4, input_shape=(3, 3),
+                                                  scores_only=True), tol=1e-6),
+        ),
+        mistakes=(
+            Mistake("your loss adds reg * sum(W^2): the L2 penalty is 0.5 * reg * sum(W^2), whose "
+                    "gradient is reg * W", {"fc_net_loss": _net_mistake("no_half")}),
+            Mistake("your weight gradients lack the regularisation term: add reg * W to each dW",
+                    {"fc_net_loss": _net_mistake("no_reg_grad")}),
+            Mistake("your net regularises the biases, gammas or betas too: the L2 penalty is on the "
+                    "weights only", {"fc_net_loss": _net_mistake("reg_all")}),
+        ),
+        forbidden=("cs231n_lib.models.fc_net.fc_net_loss",
+                   "cs231n_lib.models.fc_net.FullyConnectedNet.loss") + NUMERICAL_GRADIENTS,
+    )
 
 
 # ---- checks ----
@@ -295,4 +393,5 @@ EXERCISES = (
         ),
         forbidden=("cs231n_lib.conv.spatial_batchnorm_backward",),
     ),
+    _net_exercise(),
 )

@@ -13,6 +13,9 @@ import numpy as np
 
 from cs231n_lib import init as initialisers
 from cs231n_lib import layers
+from cs231n_lib.layers import (batchnorm_backward_alt, batchnorm_forward, layernorm_backward,
+                               layernorm_forward)
+from cs231n_lib.registry import exercise
 
 # Names, not functions: each forward pass looks the pair up in `layers` at call time, so that a
 # student's own activation handed to the library with `cs231n_lib.use` is the one the net runs.
@@ -128,63 +131,9 @@ class FullyConnectedNet:
         Returns: scores (N, C) if y is None (test mode: dropout off, batchnorm uses its running
         averages); otherwise (loss, grads) in train mode, grads keyed like self.params.
         """
-        X = layers.check_array(X, "FullyConnectedNet.loss: X", min_ndim=2)
-        if int(np.prod(X.shape[1:])) != self.input_dim:
-            raise ValueError(f"FullyConnectedNet.loss: X has shape {X.shape}, which flattens "
-                             f"to {int(np.prod(X.shape[1:]))} features, not input_dim = "
-                             f"{self.input_dim}")
-        X = X.astype(self.dtype, copy=False)
-        mode = "test" if y is None else "train"
-        if self.use_dropout:
-            self.dropout_param["mode"] = mode
-        for bn_param in self.bn_params:
-            bn_param["mode"] = mode
-        forward_name, backward_name = ACTIVATIONS[self.activation]
-        act_forward, act_backward = getattr(layers, forward_name), getattr(layers, backward_name)
-
-        caches = []
-        h = X
-        for i in range(1, self.num_layers):
-            h, cache_affine = layers.affine_forward(h, self.params[f"W{i}"], self.params[f"b{i}"])
-            cache_norm = None
-            if self.normalization == "batchnorm":
-                h, cache_norm = layers.batchnorm_forward(
-                    h, self.params[f"gamma{i}"], self.params[f"beta{i}"], self.bn_params[i - 1])
-            elif self.normalization == "layernorm":
-                h, cache_norm = layers.layernorm_forward(
-                    h, self.params[f"gamma{i}"], self.params[f"beta{i}"], self.bn_params[i - 1])
-            h, cache_act = act_forward(h)
-            cache_drop = None
-            if self.use_dropout:
-                h, cache_drop = layers.dropout_forward(h, self._dropout_param_for(i, mode))
-            caches.append((cache_affine, cache_norm, cache_act, cache_drop))
-        L = self.num_layers
-        scores, cache_last = layers.affine_forward(h, self.params[f"W{L}"], self.params[f"b{L}"])
-
-        if y is None:
-            return scores
-
-        data_loss, dscores = layers.softmax_loss(scores, y)
-        weights = [self.params[f"W{i}"] for i in range(1, L + 1)]
-        loss = data_loss + 0.5 * self.reg * sum(np.sum(W * W) for W in weights)
-
-        grads = {}
-        dh, grads[f"W{L}"], grads[f"b{L}"] = layers.affine_backward(dscores, cache_last)
-        for i in range(L - 1, 0, -1):
-            cache_affine, cache_norm, cache_act, cache_drop = caches[i - 1]
-            if self.use_dropout:
-                dh = layers.dropout_backward(dh, cache_drop)
-            dh = act_backward(dh, cache_act)
-            if self.normalization == "batchnorm":
-                dh, grads[f"gamma{i}"], grads[f"beta{i}"] = layers.batchnorm_backward_alt(
-                    dh, cache_norm)
-            elif self.normalization == "layernorm":
-                dh, grads[f"gamma{i}"], grads[f"beta{i}"] = layers.layernorm_backward(
-                    dh, cache_norm)
-            dh, grads[f"W{i}"], grads[f"b{i}"] = layers.affine_backward(dh, cache_affine)
-        for i in range(1, L + 1):
-            grads[f"W{i}"] = grads[f"W{i}"] + self.reg * self.params[f"W{i}"]
-        return loss, grads
+        # Looked up at call time, so that a student's fc_net_loss handed to the library with
+        # `cs231n_lib.use` is the one the net, the Solver and the widgets run.
+        return fc_net_loss(self, X, y)
 
     def _dropout_param_for(self, layer, mode):
         """The dropout_param for one hidden layer's dropout in this forward pass."""
@@ -196,3 +145,80 @@ class FullyConnectedNet:
                 param["seed"] = [int(param["seed"]), layer]
             return param
         return dict(self.dropout_param, seed=int(self.rng.integers(2**63)))
+
+
+@exercise("04_batchnorm")
+def fc_net_loss(model, X, y=None):
+    """Scores, or loss and gradients, of the FullyConnectedNet `model` on X.
+
+    For L = model.num_layers the net is
+        {affine - [batchnorm | layernorm] - activation - [dropout]} x (L - 1) - affine - softmax
+    with its parameters in model.params: W1, b1, ..., WL, bL and, when model.normalization is
+    'batchnorm' or 'layernorm', gamma1, beta1, ..., gamma(L-1), beta(L-1). Hidden layer i uses
+    model.bn_params[i - 1] as its bn_param (or ln_param) and, when model.use_dropout, the
+    dropout_param model._dropout_param_for(i, mode). The loss adds
+    0.5 * model.reg * sum(W^2) over the weights only (not the biases, gammas or betas).
+
+    Inputs:
+    - model: a FullyConnectedNet.
+    - X: (N, d1, ..., dk) with d1 * ... * dk = model.input_dim.
+    - y: (N,) integer labels in [0, num_classes), or None.
+
+    Returns: scores (N, C) if y is None (test mode: dropout off, batchnorm uses its running
+    averages); otherwise (loss, grads) in train mode, grads keyed like model.params.
+    """
+    X = layers.check_array(X, "FullyConnectedNet.loss: X", min_ndim=2)
+    if int(np.prod(X.shape[1:])) != model.input_dim:
+        raise ValueError(f"FullyConnectedNet.loss: X has shape {X.shape}, which flattens "
+                         f"to {int(np.prod(X.shape[1:]))} features, not input_dim = "
+                         f"{model.input_dim}")
+    X = X.astype(model.dtype, copy=False)
+    mode = "test" if y is None else "train"
+    if model.use_dropout:
+        model.dropout_param["mode"] = mode
+    for bn_param in model.bn_params:
+        bn_param["mode"] = mode
+    # The layers of earlier notebooks come from the library, looked up at call time; the
+    # normalisations are this notebook's own functions.
+    act_forward = getattr(layers, f"{model.activation}_forward")
+    act_backward = getattr(layers, f"{model.activation}_backward")
+    params, L = model.params, model.num_layers
+    # Forward: each hidden layer keeps the caches of its steps for the backward pass.
+    caches = []
+    h = X
+    for i in range(1, L):
+        h, cache_affine = layers.affine_forward(h, params[f"W{i}"], params[f"b{i}"])
+        cache_norm = None
+        if model.normalization == "batchnorm":
+            h, cache_norm = batchnorm_forward(h, params[f"gamma{i}"], params[f"beta{i}"],
+                                              model.bn_params[i - 1])
+        elif model.normalization == "layernorm":
+            h, cache_norm = layernorm_forward(h, params[f"gamma{i}"], params[f"beta{i}"],
+                                              model.bn_params[i - 1])
+        h, cache_act = act_forward(h)
+        cache_drop = None
+        if model.use_dropout:
+            h, cache_drop = layers.dropout_forward(h, model._dropout_param_for(i, mode))
+        caches.append((cache_affine, cache_norm, cache_act, cache_drop))
+    scores, cache_scores = layers.affine_forward(h, params[f"W{L}"], params[f"b{L}"])
+    if y is None:
+        return scores
+    # Loss: softmax on the scores plus the L2 penalty on the weights.
+    loss, dscores = layers.softmax_loss(scores, y)
+    loss += 0.5 * model.reg * sum(np.sum(params[f"W{i}"] ** 2) for i in range(1, L + 1))
+    # Backward: the same steps in reverse order, hidden layer L - 1 down to 1.
+    grads = {}
+    dh, grads[f"W{L}"], grads[f"b{L}"] = layers.affine_backward(dscores, cache_scores)
+    for i in range(L - 1, 0, -1):
+        cache_affine, cache_norm, cache_act, cache_drop = caches[i - 1]
+        if model.use_dropout:
+            dh = layers.dropout_backward(dh, cache_drop)
+        dh = act_backward(dh, cache_act)
+        if model.normalization == "batchnorm":
+            dh, grads[f"gamma{i}"], grads[f"beta{i}"] = batchnorm_backward_alt(dh, cache_norm)
+        elif model.normalization == "layernorm":
+            dh, grads[f"gamma{i}"], grads[f"beta{i}"] = layernorm_backward(dh, cache_norm)
+        dh, grads[f"W{i}"], grads[f"b{i}"] = layers.affine_backward(dh, cache_affine)
+    for i in range(1, L + 1):
+        grads[f"W{i}"] = grads[f"W{i}"] + model.reg * params[f"W{i}"]
+    return loss, grads
