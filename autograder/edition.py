@@ -31,7 +31,7 @@ from pathlib import Path
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_DIR = PACKAGE_DIR.parent
 LIBRARY_DIR = REPO_DIR / "cs231n_lib"
-DATA_FILES = ("digits.npz", "photo_chelsea.png")  # data/ files the notebooks load
+DATA_FILES = ("digits.npz", "photo_chelsea.png", "photo10.npz")  # data/ files the notebooks load
 
 PYPROJECT = """\
 [build-system]
@@ -115,6 +115,40 @@ def edition_source(source: str, assignment: str, all_stubs: bool = False
     return "".join(lines), stubbed, kept
 
 
+_STUDENT_PHOTO10: dict[tuple, bytes] = {}
+
+
+def student_photo10(path: Path) -> bytes:
+    """The photo10 file a student edition ships: the training and validation splits only.
+
+    Notebook 07 grades a model by its accuracy on the test split, whose labels stay with the
+    grader. So the edition's copy drops the test part of the crop table, and blacks out the
+    windows the test crops are cut from in the photographs (else a student could look each test
+    image up in its photograph). Every test window lies in blocks of its own, so the training and
+    validation crops render to the same bytes (tests/test_edition.py checks it against the
+    checksums the file carries). Made once per process and file version.
+    """
+    import io
+
+    import numpy as np
+
+    stat = path.stat()
+    key = (str(path), stat.st_mtime_ns, stat.st_size)
+    if key not in _STUDENT_PHOTO10:
+        with np.load(path) as f:
+            table = {name: f[name] for name in f.files if not name.startswith("test_")}
+            test_labels, test_boxes = f["test_labels"], f["test_boxes"].astype(np.int64)
+        photos = table["photos"].copy()
+        for label, (top, left, side) in zip(test_labels, test_boxes):
+            photos[label, top:top + side, left:left + side] = 0
+        table["photos"] = photos
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, **table)
+        _STUDENT_PHOTO10.clear()
+        _STUDENT_PHOTO10[key] = buffer.getvalue()
+    return _STUDENT_PHOTO10[key]
+
+
 @dataclass
 class Edition:
     """What ``build_edition`` wrote: the folder, and which exercises it stubs and keeps."""
@@ -153,7 +187,10 @@ def build_edition(assignment: str, dest: str | Path, all_stubs: bool = False,
         target.write_text(text)
     (package / "data_files").mkdir()
     for name in DATA_FILES:
-        shutil.copy(REPO_DIR / "data" / name, package / "data_files" / name)
+        if name == "photo10.npz":
+            (package / "data_files" / name).write_bytes(student_photo10(REPO_DIR / "data" / name))
+        else:
+            shutil.copy(REPO_DIR / "data" / name, package / "data_files" / name)
     version = f"0.1.0+{assignment}" + (".allstubs" if all_stubs else "")
     (dest / "pyproject.toml").write_text(PYPROJECT.format(version=version, assignment=assignment))
     return edition

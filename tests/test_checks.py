@@ -89,7 +89,10 @@ def test_the_reference_solutions_pass_every_check(name, monkeypatch):
 
     monkeypatch.setattr(wire.Connection, "_frame", measured_frame)
     monkeypatch.setattr(wire.Connection, "_parse", measured_parse)
-    result, verdicts = grade(name)
+    # 07 trains its best_model on photo10 within the notebook's budget (15 s of CPU on one core).
+    launcher = LocalLauncher([REPO], REPO, env={**os.environ, "OPENBLAS_NUM_THREADS": "1",
+                                                "OMP_NUM_THREADS": "1"})
+    result, verdicts = grade(name, timeout=30 if name == "07_babysitting" else 10, launcher=launcher)
     assert result.restarts == 0 and not result.errors and not result.cell_errors
     assert not result.calls and not result.tampered
     assert verdicts and all(full_marks(v) for v in verdicts.values()), \
@@ -440,3 +443,73 @@ def test_a_backward_pass_approximated_numerically_earns_nothing():
     result, verdicts = grade("01_activations", {"relu_backward": source}, only=("relu_backward",))
     assert verdicts["relu_backward"].zero_reason.startswith(
         "your relu_backward calls cs231n_lib.gradcheck.eval_numerical_gradient_array"), verdicts["relu_backward"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Notebook 07's open exercise: best_model, graded on photo10's test split
+# ---------------------------------------------------------------------------------------------
+def _partly_right(accuracy: float, split: str = "test"):
+    """A model right on the first ``accuracy`` share of ``split``'s images, chance elsewhere."""
+    from autograder.exercises import nb07_babysitting as nb07
+
+    data = nb07.photo10_splits()
+    X, y = data[f"X_{split}"], data[f"y_{split}"]
+    known = {row.tobytes(): int(label) for row, label in zip(X[: round(accuracy * len(y))], y)}
+    wrong = {row.tobytes(): (int(label) + 1) % 10 for row, label in zip(X, y)}
+
+    class Model:
+        def loss(self, X, y=None):
+            rows = [np.asarray(r, dtype=np.float32).tobytes() for r in X]
+            return np.eye(10)[[known.get(r, wrong.get(r, 0)) for r in rows]]
+
+    return Model()
+
+
+@pytest.mark.parametrize("accuracy, points", [(0.0, 0), (0.16, 0), (0.17, 1), (0.30, 2), (0.40, 4),
+                                              (0.45, 5), (0.9, 5)])
+def test_best_model_earns_a_point_per_fifth_of_the_way_to_the_bar(accuracy, points):
+    from autograder.exercise import evaluate
+    from autograder.exercises import find
+    from autograder.exercises.nb07_babysitting import BAR, THRESHOLDS
+
+    assert BAR == 0.45 and THRESHOLDS == (0.17, 0.24, 0.31, 0.38, 0.45)
+    report = evaluate(find("train_best_model"), {"best_model": _partly_right(accuracy)})
+    hidden = [r for r in report.results if r.hidden]
+    assert len(hidden) == 5 and sum(r.passed for r in hidden) == points
+
+
+def test_best_model_is_judged_on_test_labels_the_child_never_has():
+    """The child runs the student's cell; the scores come back and the grader counts. A model
+    that returns the same scores for every image earns nothing; one that is not there fails by
+    name; the scores' shape is checked."""
+    constant = ("class Constant:\n    def loss(self, X, y=None):\n"
+                "        return np.zeros((len(X), 10))\n\nbest_model = Constant()\n")
+    wrong_shape = ("class Flat:\n    def loss(self, X, y=None):\n"
+                   "        return np.zeros(len(X))\n\nbest_model = Flat()\n")
+    for cell, why in ((constant, "val_accuracy_reaches_the_bar: expected True"),
+                      (wrong_shape, "must return scores of shape (1000, 10)"),
+                      ("pass\n", "best_model is not defined")):
+        result, verdicts = grade("07_babysitting", replace={"train_best_model": cell}, only=("train_best_model",))
+        verdict = verdicts["train_best_model"]
+        assert earns_nothing(verdict) and why in " ".join(verdict.lines), verdict.lines
+
+
+def test_the_reference_best_model_clears_the_bar_on_other_seeds():
+    """The notebook's claim: the reference solution clears the bar whatever its seed."""
+    from threadpoolctl import threadpool_limits
+
+    from autograder.exercises.nb07_babysitting import BAR, photo10_splits, test_accuracy
+    from cs231n_lib.data import load_photo10
+
+    _, cells = notebook("07_babysitting")
+    photo10 = load_photo10(num_test=0)
+    test = photo10_splits()
+    for seed in (1, 2):
+        namespace = {"photo10": photo10}
+        exec("import numpy as np\nfrom cs231n_lib.models import FullyConnectedNet\n"
+             "from cs231n_lib.solver import Solver\n", namespace)
+        with threadpool_limits(1):
+            exec(cells["train_best_model"].replace("seed=0", f"seed={seed}"), namespace)
+        accuracy = test_accuracy(namespace["best_model"].loss(test["X_test"]), test["y_test"])
+        print(f"seed {seed}: test accuracy {accuracy:.3f}")
+        assert accuracy >= BAR + 0.01, (seed, accuracy)

@@ -373,3 +373,35 @@ def test_use_sees_the_placeholder_among_given_lines(registry):
     from cs231n_lib import layers
 
     assert layers.layernorm_forward is layernorm_forward  # the written one is handed over
+
+
+def test_photo10_in_the_edition_has_no_test_split(editions, tmp_path):
+    """The edition's photo10 (notebook 07 grades a model on the test split): no test table, the
+    test windows blacked out in the photographs, the same training and validation crops, and a
+    loader that gives train and val only. The edition stays small."""
+    import hashlib
+
+    edition = editions["07_babysitting"]
+    assert edition.size() < 8_000_000
+    shipped = edition.path / "cs231n_lib" / "data_files" / "photo10.npz"
+    with np.load(shipped) as f:
+        table = {key: f[key] for key in f.files}
+    assert not [key for key in table if key.startswith("test_")]
+    with np.load(LIBRARY_DIR.parent / "data" / "photo10.npz") as f:
+        full = {key: f[key] for key in f.files}
+    for label, (top, left, side) in zip(full["test_labels"], full["test_boxes"].astype(int)):
+        assert not table["photos"][label, top:top + side, left:left + side].any()
+    code = (
+        "import hashlib, sys, numpy as np\n"
+        "from cs231n_lib import data as D\n"
+        "assert 'data_files' in str(D.PHOTO10_PATH)\n"
+        "d = D.load_photo10(subtract_mean=False, scale=False, dtype=np.uint8)\n"
+        "assert d['X_test'].shape == (0, 3, 32, 32) and d['y_test'].shape == (0,)\n"
+        "for s in ('train', 'val'): print(hashlib.sha256(d['X_' + s].tobytes()).hexdigest())\n"
+        "try:\n    D.load_photo10(num_test=1)\nexcept ValueError as e:\n    print(e)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=tmp_path, env={"PYTHONPATH": str(edition.path), "PATH": "/usr/bin"})
+    train, val, refusal = out.stdout.splitlines()
+    assert (train, val) == (str(full["train_sha256"]), str(full["val_sha256"]))
+    assert "holds no test split" in refusal
+    del hashlib

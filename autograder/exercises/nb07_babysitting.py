@@ -4,7 +4,16 @@ The references are the notebook's own solution cells (``notebook_solutions``). T
 prescribes how the generator is used (all learning rates first, then all regularisation
 strengths, each with one call of ``rng.uniform`` on the base-10 exponent), so the sampled values
 are comparable exactly.
+
+``best_model`` is open: the student trains any model on photo10 within a stated budget, and it is
+graded by its accuracy on photo10's test split. The student's edition of the library holds no
+test split at all (``edition.student_photo10``); the test images and labels are loaded here, in
+the grader, from the repository's data. The images go to the student's ``best_model.loss``
+through the proxy, the scores come back, and the accuracy is computed here. The reference is an
+oracle that knows the labels, so every threshold check expects True.
 """
+
+from functools import cache
 
 import numpy as np
 
@@ -104,6 +113,104 @@ def _search_run(num_trials, lr_range, reg_range):
     return run
 
 
+# ---- the open exercise: best_model on photo10 ----
+
+CHANCE = 0.10       # ten balanced classes
+BAR = 0.45          # test accuracy for full points (the notebook states it)
+STEPS = 5           # hidden checks: one per fifth of the way from chance to the bar
+THRESHOLDS = tuple(round(CHANCE + k * (BAR - CHANCE) / STEPS, 4) for k in range(1, STEPS + 1))
+
+
+@cache
+def photo10_splits() -> dict:
+    """photo10 as notebook 07's setup cell preprocesses it, with the test split it never sees.
+
+    The full file of the repository (the grader's), the training mean image subtracted from every
+    split: the same float32 pixels the student's validation images have.
+    """
+    from cs231n_lib.data import load_photo10
+
+    data = load_photo10()
+    return {key: data[key] for key in ("X_val", "y_val", "X_test", "y_test")}
+
+
+def test_accuracy(scores, y) -> float:
+    """The accuracy of ``scores`` (N, C) on labels ``y``, computed in this process."""
+    scores = np.asarray(scores)
+    if scores.dtype.kind not in "biuf" or scores.shape != (len(y), 10):
+        raise ValueError(f"best_model.loss(X) must return scores of shape ({len(y)}, 10), got "
+                         f"{scores.dtype.kind!r} values of shape {scores.shape}")
+    scores = scores.astype(np.float64)
+    if not np.all(np.isfinite(scores)):
+        raise ValueError("best_model.loss(X) returned nan or inf scores")
+    return float(np.mean(np.argmax(scores, axis=1) == y))
+
+
+class LabelOracle:
+    """The reference "model": it looks each image up among photo10's val and test images."""
+
+    def __init__(self, splits=("val", "test")):
+        data = photo10_splits()
+        self.labels = {}
+        for split in splits:
+            for row, label in zip(data[f"X_{split}"], data[f"y_{split}"]):
+                self.labels[row.tobytes()] = int(label)
+
+    def loss(self, X, y=None):
+        """One-hot scores of the images it knows; equal scores (class 0 wins) for the others."""
+        rows = (np.asarray(row, dtype=np.float32).tobytes() for row in X)
+        return np.array([np.eye(10)[self.labels[r]] if r in self.labels else np.zeros(10)
+                         for r in rows])
+
+
+@cache
+def _oracle() -> LabelOracle:
+    return LabelOracle()
+
+
+class _LazyOracle:
+    """The oracle built on first use (loading photo10 takes seconds; most imports never need it)."""
+
+    def loss(self, X, y=None):
+        return _oracle().loss(X, y)
+
+
+def _val_run(ns, rng):
+    splits = photo10_splits()
+    scores = ns["best_model"].loss(splits["X_val"])
+    val_acc = test_accuracy(scores, splits["y_val"])
+    return {"val_accuracy_reaches_the_bar": bool(val_acc >= BAR)}
+
+
+def _test_run(threshold):
+    def run(ns, rng):
+        splits = photo10_splits()
+        scores = ns["best_model"].loss(splits["X_test"])
+        return {"test_accuracy_reaches_the_threshold": bool(test_accuracy(scores, splits["y_test"]) >= threshold)}
+
+    return run
+
+
+class _ValidationOnly:
+    """Right on the validation images, chance on the rest: a model fitted to the validation split."""
+
+    def loss(self, X, y=None):
+        return _val_oracle().loss(X, y)
+
+
+@cache
+def _val_oracle() -> LabelOracle:
+    return LabelOracle(splits=("val",))
+
+
+def _chance_model():
+    class Constant:
+        def loss(self, X, y=None):
+            return np.zeros((len(X), 10))
+
+    return Constant()
+
+
 EXERCISES = (
     Exercise(
         name="sample_log_uniform",
@@ -138,6 +245,25 @@ EXERCISES = (
                     "hyperparameters", {"random_search": _search_linear}),
             Mistake("your random_search passes the regularisation strength as the learning rate "
                     "(train_fn takes learning_rate first, then reg)", {"random_search": _search_swapped}),
+        ),
+    ),
+    Exercise(
+        name="train_best_model",
+        # The checks read the model the cell leaves in best_model; train_best_model itself is
+        # never called by a check (a class here, so the sample students' wrappers leave it be).
+        reference={"train_best_model": _LazyOracle, "best_model": _LazyOracle()},
+        checks=(
+            Check("visible", _val_run, hidden=False),
+            *(Check(f"test_accuracy_at_least_{t:.2f}", _test_run(t)) for t in THRESHOLDS),
+        ),
+        mistakes=(
+            Mistake("your best_model does no better than chance on the test images: has it been "
+                    "trained (solver.train()), and does loss(X) return its scores?",
+                    {"best_model": _chance_model()}),
+            Mistake("your best_model reaches the bar on the validation images but stays near "
+                    "chance on the test images: it was fitted to the validation split (trained on "
+                    "X_val, or preprocessed X_val differently from the images it is given)",
+                    {"best_model": _ValidationOnly()}),
         ),
     ),
 )
