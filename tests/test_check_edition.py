@@ -3,7 +3,8 @@
 The forbidden-call watch in the check child is advisory (the student's code runs in the same
 process and can switch it off). What holds is the check edition (edition.build_check_edition):
 the library functions that would solve an exercise are not there to be called. Tested on
-notebook 06, whose exercises the vectorized conv core computes outright.
+notebook 06, whose exercises the vectorized conv core computes outright, and on notebook 04's
+whole network (fc_net_loss), whose model the checks build in the check child.
 """
 
 import nbformat
@@ -86,3 +87,47 @@ def test_delegating_to_the_core_earns_nothing_even_with_the_watch_off(check_edit
     verdict = judge(exercises, result)["conv_forward_naive"]
     assert verdict.hidden_passed == 0 and not verdict.visible_ok
     assert verdict.zero_reason.startswith("your conv_forward_naive calls cs231n_lib.conv"), verdict
+
+
+# ---- notebook 04: the whole network, whose model lives in the check child ----
+NET_NOTEBOOK = "04_batchnorm"
+NET_DELEGATIONS = {
+    "the model's loss": "def fc_net_loss(model, X, y=None):\n    return model.loss(X, y)\n",
+    "the library's fc_net_loss": (
+        "from cs231n_lib.models import fc_net as _fc\n"
+        "def fc_net_loss(model, X, y=None):\n    return _fc.fc_net_loss(model, X, y)\n"),
+}
+
+
+@pytest.fixture(scope="module")
+def net_check_edition(tmp_path_factory):
+    exercises = exercises_for(NET_NOTEBOOK)
+    forbidden = {name for ex in exercises for name in ex.forbidden}
+    return build_check_edition(NET_NOTEBOOK, tmp_path_factory.mktemp("checks04") / "library",
+                               forbidden)
+
+
+def _net_verdict(edition, replace=None):
+    nb = nbformat.read(DEFAULT_NOTEBOOKS / NET_NOTEBOOK / f"{NET_NOTEBOOK}.ipynb", as_version=4)
+    setup = next(c.source for c in nb.cells if grade_id(c) == "setup")
+    cells = {grade_id(c): c.source for c in nb.cells
+             if c.cell_type == "code" and is_solution(c) and grade_id(c)}
+    if replace is not None:
+        cells["fc_net_loss"] = replace
+    exercises = [ex for ex in exercises_for(NET_NOTEBOOK) if ex.name == "fc_net_loss"]
+    result = run_checks(exercises, setup, list(cells.items()), LocalLauncher([edition.path]),
+                        timeout=60)
+    return judge(exercises, result)["fc_net_loss"]
+
+
+def test_the_network_is_checked_on_a_model_built_in_the_child(net_check_edition):
+    assert {"cs231n_lib.models.fc_net.fc_net_loss",
+            "cs231n_lib.models.fc_net.FullyConnectedNet.loss"} <= set(net_check_edition.refused)
+    verdict = _net_verdict(net_check_edition)
+    assert verdict.hidden_passed == verdict.hidden_total and verdict.visible_ok, verdict
+
+
+@pytest.mark.parametrize("route", list(NET_DELEGATIONS))
+def test_delegating_the_network_to_the_library_earns_nothing(net_check_edition, route):
+    verdict = _net_verdict(net_check_edition, SWITCH_OFF_THE_WATCH + NET_DELEGATIONS[route])
+    assert verdict.hidden_passed == 0 and not verdict.visible_ok, verdict
