@@ -21,7 +21,7 @@ from cs231n_lib.registry import exercise
 # student's own activation handed to the library with `cs231n_lib.use` is the one the net runs.
 ACTIVATIONS = {
     name: (f"{name}_forward", f"{name}_backward")
-    for name in ("relu", "sigmoid", "tanh", "leaky_relu", "elu")
+    for name in layers.ACTIVATIONS
 }
 NORMALIZATIONS = (None, "batchnorm", "layernorm")
 INITS = ("he", "xavier")
@@ -59,9 +59,7 @@ class FullyConnectedNet:
         hidden_dims = list(hidden_dims)
         for name, value in [("input_dim", input_dim), ("num_classes", num_classes)] + [
                 (f"hidden_dims[{i}]", h) for i, h in enumerate(hidden_dims)]:
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"FullyConnectedNet: {name} must be a positive integer, "
-                                 f"got {value!r}")
+            layers.check_positive_int(value, name, "FullyConnectedNet")
         if activation not in ACTIVATIONS:
             raise ValueError(f"FullyConnectedNet: unknown activation {activation!r}; "
                              f"expected one of {list(ACTIVATIONS)}")
