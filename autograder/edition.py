@@ -125,7 +125,7 @@ def student_photo10(path: Path) -> bytes:
     grader. So the edition's copy drops the test part of the crop table, and blacks out the
     windows the test crops are cut from in the photographs (else a student could look each test
     image up in its photograph). Every test window lies in blocks of its own, so the training and
-    validation crops render to the same bytes (tests/test_edition.py checks it against the
+    validation crops render to the same bytes (tests/autograder/test_edition.py checks it against the
     checksums the file carries). Made once per process and file version.
     """
     import io

@@ -1,4 +1,4 @@
-"""Start the course's JupyterLab: `make lab` and tests/test_browser.py both come through here.
+"""Start the course's JupyterLab: `make lab` and tests/notebooks/test_browser.py both come through here.
 
     python jupyter/lab.py [--port N] [--token T] [--no-browser] [--notebook-dir DIR] [--course DIR]
                           [extra args]

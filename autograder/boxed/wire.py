@@ -141,7 +141,7 @@ class Limits:
     # The JSON body alone. Arrays travel in the blob, so the JSON only holds small values and
     # the tags of the rest; but every 3 bytes of it (``[],``) can decode to a Python object of
     # ~60 bytes, so it is capped far below ``max_bytes``. The real checks' largest body is
-    # about 10 KB (the job: the cells' sources; tests/test_checks.py measures it).
+    # about 10 KB (the job: the cells' sources; tests/autograder/test_checks.py measures it).
     max_json: int = 8 << 20
     max_depth: int = 32             # containers inside containers
     max_items: int = 1_000_000      # values in one message

@@ -3,7 +3,7 @@
 Every notebook under notebooks/ that has exercises in the catalogue is released and graded for a
 correct, a blank and a partly wrong student (built from the source notebook); the failure modes
 that depend on a notebook's content run on the fastest notebook only (the toy course of
-tests/test_autograder.py covers every mode). One grading run per module, two at a time.
+tests/autograder/test_autograder.py covers every mode). One grading run per module, two at a time.
 """
 
 import html

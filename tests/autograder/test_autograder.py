@@ -1,6 +1,6 @@
 """The grading pipeline end to end on the toy course: one student per way a submission can break.
 
-The class is built from tests/grading_fixture.py's notebook (two exercises, ``double`` and
+The class is built from tests/autograder/grading_fixture.py's notebook (two exercises, ``double`` and
 ``square``; visible 1 point + hidden 2 points each, and a 1-point written answer) and graded once
 per module through the command line, two submissions at a time. The failure modes break
 ``square``, the last exercise, so a student who should lose exactly that exercise scores 3 of the

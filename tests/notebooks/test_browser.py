@@ -33,7 +33,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 LAUNCHER = REPO / "jupyter" / "lab.py"
 ASSIGNMENT = "01_activations"
 SOURCE_NOTEBOOK = REPO / "notebooks" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"

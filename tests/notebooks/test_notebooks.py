@@ -19,7 +19,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*/*.ipynb"))
 NOTEBOOKS = [p for p in NOTEBOOKS if p.parent.name == p.stem and ".ipynb_checkpoints" not in p.parts]
 IDS = [p.stem for p in NOTEBOOKS]

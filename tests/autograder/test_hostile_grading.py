@@ -1,6 +1,6 @@
 """Issue 12: a hostile class cannot game grading, harm classmates, leak or outlive its grading.
 
-The class (tests/hostile_class.py: one attacker per row of the issue's table, and honest
+The class (tests/autograder/hostile_class.py: one attacker per row of the issue's table, and honest
 students: correct, partly wrong, blank, and a correct neighbour graded beside the cross-scratch
 attacker) is graded with ``python -m autograder grade --workers 2``, then graded again with the
 attackers' submissions removed. The honest students are also graded alone first, in a course of

@@ -1,6 +1,6 @@
 """`grade --student ID` regrades one student without touching the others; `feedback --student`.
 
-The toy course (tests/grading_fixture.py), two students who hand in late. Graded together, both
+The toy course (tests/autograder/grading_fixture.py), two students who hand in late. Graded together, both
 lose 10 %; then one is given an extension in course.toml and regraded alone: the penalty goes from
 that student's gradebook row, report and feedback, while the other's report, feedback and
 gradebook row stay exactly as they were.

@@ -22,7 +22,7 @@ import pytest
 from autograder.exercise import compare, evaluate, rng_for, run_safely
 from autograder.exercises import catalogue
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ALL = [(nb, ex) for nb, exercises in sorted(catalogue().items()) for ex in exercises.values()]
 IDS = [f"{nb}:{ex.name}" for nb, ex in ALL]
 MISTAKES = [(nb, ex, i) for nb, ex in ALL for i in range(len(ex.mistakes))]

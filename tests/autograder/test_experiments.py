@@ -12,7 +12,7 @@ from autograder.course import Course
 from autograder.experiments import NOT_RUN, TAG, is_experiment, names, needed_experiments
 from autograder.preprocessors import GuardedExecute
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def experiment(source):

@@ -24,7 +24,7 @@ from autograder.checks import (LocalLauncher, OutsideResult, printable, judge, r
 from autograder.exercise import compare
 from autograder.restore import grade_id, is_solution, solution_source
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @cache

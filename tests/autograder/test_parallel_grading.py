@@ -1,7 +1,7 @@
 """Grading a class in parallel gives exactly the serial grades: on a process pool, and on a Dask
 cluster of separate processes one of whose workers is killed in the middle of the run.
 
-The class is the toy course of tests/grading_fixture.py (one notebook, two exercises), released
+The class is the toy course of tests/autograder/grading_fixture.py (one notebook, two exercises), released
 once per module; each test grades its own copy of it with ``python -m autograder grade``.
 """
 

@@ -4,7 +4,7 @@
   formgrader handlers build a CourseGraderAPI (fast);
 * the grading options of the formgrader default to the command line's (fast);
 * `make clean` never deletes a course; `make clean-course` refuses unless CONFIRM=yes (fast);
-* end to end (slow): a hostile student of the toy course (tests/grading_fixture.py) is graded by
+* end to end (slow): a hostile student of the toy course (tests/autograder/grading_fixture.py) is graded by
   the CLI in one copy of the course and through the formgrader's HTTP API, in a JupyterLab started
   by jupyter/lab.py, in another; the reports, grades.csv rows and the formgrader's score agree.
 """
@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from feedback_text import visible_text  # noqa: E402
 from grading_fixture import HIDDEN_LINES, write_fixture  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 LAUNCHER = REPO / "jupyter" / "lab.py"
 
 

@@ -1,6 +1,7 @@
 """The executors of autograder.parallel on cheap jobs: every result merged once, here, in any order.
 
-The grading pipeline itself is exercised by tests/test_parallel_grading.py and tests/test_dask.py.
+The grading pipeline itself, on a process pool and on a Dask cluster, is exercised by
+tests/autograder/test_parallel_grading.py.
 """
 
 import math

@@ -17,7 +17,7 @@ from cs231n_lib import data as D
 from cs231n_lib.models import FullyConnectedNet
 from cs231n_lib.solver import Solver
 
-SCRIPT = Path(__file__).resolve().parent.parent / "data" / "make_photo10.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "data" / "make_photo10.py"
 _spec = importlib.util.spec_from_file_location("make_photo10", SCRIPT)
 make = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(make)

@@ -24,7 +24,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 # A representative subset (every notebook takes 10-60 s, twice): the first notebook, the one
 # whose experiments train with the student's batchnorm, and the one stepping with the student's
 # Adam. EDITION_NOTEBOOKS=all runs all eight.

@@ -83,7 +83,7 @@ def _hx_real(p):
 
 
 def _hx_mine(p):
-    """The test's safety scope: may this attack damage path p? (see tests/hostile_class.py)"""
+    """The test's safety scope: may this attack damage path p? (see tests/autograder/hostile_class.py)"""
     p = _hx_real(p)
     if p == _HX["root"] or p.startswith(_HX["root"] + "/"):
         return True
