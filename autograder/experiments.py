@@ -66,7 +66,7 @@ def needed_experiments(cells) -> list[tuple[int, int, str]]:
     for index, cell in enumerate(cells):
         if cell.get("cell_type") != "code":
             continue
-        defined, used = names(cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"]))
+        defined, used = names(cell["source"])
         if is_experiment(cell):
             for name in defined - defined_by_run:
                 only_in_experiments[name] = index

@@ -21,11 +21,14 @@ NAME = "matplotlib.pyplot"
 
 
 class DeferredPyplot(types.ModuleType):
-    def _real(self):
-        if sys.modules.get(NAME) is self:
-            del sys.modules[NAME]
-        real = importlib.import_module(NAME)
-        object.__setattr__(self, "_module", real)
+    def _target(self):
+        """The real pyplot, imported (and put in sys.modules in place of this) on first use."""
+        real = self.__dict__.get("_module")
+        if real is None:
+            if sys.modules.get(NAME) is self:
+                del sys.modules[NAME]
+            real = importlib.import_module(NAME)
+            object.__setattr__(self, "_module", real)
         return real
 
     def __getattr__(self, name):
@@ -35,16 +38,13 @@ class DeferredPyplot(types.ModuleType):
             return matplotlib.rcParams
         if name.startswith("__") and name.endswith("__"):
             raise AttributeError(name)
-        real = self.__dict__.get("_module") or self._real()
-        return getattr(real, name)
+        return getattr(self._target(), name)
 
     def __setattr__(self, name, value):
-        real = self.__dict__.get("_module") or self._real()
-        setattr(real, name, value)
+        setattr(self._target(), name, value)
 
     def __dir__(self):
-        real = self.__dict__.get("_module") or self._real()
-        return dir(real)
+        return dir(self._target())
 
 
 def defer_pyplot() -> None:

@@ -59,8 +59,9 @@ def playwright_api():
     if not Path(CHROMIUM).is_file():
         pytest.skip(f"no Chromium at {CHROMIUM}: `apt-get install chromium` (Debian) to run the "
                     "browser test, or set CHROMIUM to a Chromium binary")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    return sync_api
+    import playwright.sync_api
+
+    return playwright.sync_api
 
 
 # ---------------------------------------------------------------------------------------------
