@@ -11,6 +11,13 @@ The tag comes from the release notebook (:func:`autograder.restore.rebuild` keep
 student's solution cells), so a student can neither add it nor remove it. What the rule needs
 from the notebooks is checked by :func:`needed_experiments`: no cell that still runs at grading
 uses a name that only an experiment cell defines.
+
+A graded cell whose work the check child does anyway can be tagged ``graded-outside``: notebook
+07's ``train_best_model`` trains a model for ten seconds, and the checks need that model in the
+child, so the kernel would train it a second time only to print a validation accuracy the visible
+check computes again. Such a cell is not run in the kernel either; the child still runs the
+solution cell (it runs every solution cell), and the test cell still gets the checks' verdict.
+``--run-experiments`` runs these too.
 """
 
 from __future__ import annotations
@@ -20,10 +27,28 @@ import ast
 TAG = "experiment"
 NOT_RUN = ("[an experiment: not run at grading, as it earns no points. "
            "Its output is the one your own run of the notebook shows.]\n")
+OUTSIDE_TAG = "graded-outside"
+RUN_OUTSIDE = ("[graded outside your kernel: the grader ran your solution cell on its own, in the "
+               "process its checks call, and did not run this cell a second time here. The "
+               "checks' verdict is what counts.]\n")
+
+
+def _tagged(cell, tag: str) -> bool:
+    return cell.get("cell_type") == "code" and tag in cell.get("metadata", {}).get("tags", [])
 
 
 def is_experiment(cell) -> bool:
-    return cell.get("cell_type") == "code" and TAG in cell.get("metadata", {}).get("tags", [])
+    return _tagged(cell, TAG)
+
+
+def is_graded_outside(cell) -> bool:
+    return _tagged(cell, OUTSIDE_TAG)
+
+
+def skipped_at_grading(cell) -> bool:
+    """Not run in the grading kernel (unless ``--run-experiments``): an experiment, or a graded
+    cell the check child runs in its stead."""
+    return is_experiment(cell) or is_graded_outside(cell)
 
 
 def _code(source: str) -> str:
@@ -56,9 +81,10 @@ def names(source: str) -> tuple[set[str], set[str]]:
 
 
 def needed_experiments(cells) -> list[tuple[int, int, str]]:
-    """(experiment cell, later cell, name): a cell run at grading reads what only an experiment defined.
+    """(skipped cell, later cell, name): a cell run at grading reads what only a cell skipped
+    at grading (an experiment, or a cell graded outside the kernel) defined.
 
-    Empty when skipping the experiments cannot change what the other cells see by name.
+    Empty when skipping those cells cannot change what the other cells see by name.
     """
     problems = []
     defined_by_run: set[str] = set()
@@ -67,7 +93,7 @@ def needed_experiments(cells) -> list[tuple[int, int, str]]:
         if cell.get("cell_type") != "code":
             continue
         defined, used = names(cell["source"])
-        if is_experiment(cell):
+        if skipped_at_grading(cell):
             for name in defined - defined_by_run:
                 only_in_experiments[name] = index
             continue

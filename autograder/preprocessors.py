@@ -7,7 +7,8 @@ Autograding (``Autograde.autograde_preprocessors``):
   interrupt* (or kills the kernel) fails on its own: the kernel is stopped, the cells after it are
   marked "not run", and grading goes on. Hidden test cells are not run in the kernel at all:
   nothing of them is there for the student's code to read or to patch. Nor are the course's
-  experiment cells (:mod:`autograder.experiments`), unless ``run_experiments`` is set.
+  experiment cells, nor the graded cells the check child runs in their stead (tagged
+  ``graded-outside``, :mod:`autograder.experiments`), unless ``run_experiments`` is set.
 * :class:`StderrToStdout` -- nbgrader zeroes any graded cell that wrote to stderr (a harmless
   warning); stderr is shown as ordinary output instead.
 * :class:`OutsideChecks` -- **every point is decided here, in the trusted grader.** The checks
@@ -45,7 +46,7 @@ from traitlets import Bool, Dict, Float, Int, List, Unicode
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 
 from autograder.checks import Verdict, judge
-from autograder.experiments import NOT_RUN, is_experiment
+from autograder.experiments import NOT_RUN, RUN_OUTSIDE, is_experiment, is_graded_outside
 from autograder.restore import grade_id, is_solution
 
 HIDDEN_BEGIN = "BEGIN HIDDEN TESTS"
@@ -101,6 +102,9 @@ class GuardedExecute(Execute):
             return cell
         if is_experiment(cell) and not self.run_experiments:
             cell.outputs = [new_output("stream", name="stdout", text=NOT_RUN)]
+            return cell
+        if is_graded_outside(cell) and not self.run_experiments:
+            cell.outputs = [new_output("stream", name="stdout", text=RUN_OUTSIDE)]
             return cell
         if getattr(self, "_stopped_reason", None) is not None:
             if cell.cell_type == "code" and cell.source.strip():

@@ -9,8 +9,10 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
 from autograder.course import Course
-from autograder.experiments import NOT_RUN, TAG, is_experiment, names, needed_experiments
-from autograder.preprocessors import GuardedExecute
+from autograder.experiments import (NOT_RUN, OUTSIDE_TAG, RUN_OUTSIDE, TAG, is_experiment,
+                                    is_graded_outside, names, needed_experiments)
+from autograder.preprocessors import GuardedExecute, is_hidden_test
+from autograder.restore import is_solution
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -32,6 +34,16 @@ def test_a_name_only_an_experiment_defined_is_reported_where_it_is_read():
     assert needed_experiments(cells) == [(1, 3, "plt_data")]
 
 
+def graded_outside(source):
+    return new_code_cell(source, metadata={"tags": [OUTSIDE_TAG]})
+
+
+def test_a_name_only_a_cell_graded_outside_defined_is_reported_too():
+    cells = [new_code_cell("x = 1"), graded_outside("model = x"), graded_outside("print(model)"),
+             new_code_cell("print(model)")]
+    assert needed_experiments(cells) == [(1, 3, "model")]
+
+
 def test_a_name_a_running_cell_defined_first_is_not_a_problem():
     cells = [new_code_cell("y = 0"), experiment("y = 5"), new_code_cell("print(y)"),
              experiment("z = 1"), new_code_cell("z = 2\nprint(z)")]
@@ -45,6 +57,12 @@ def test_every_course_notebook_can_skip_its_experiments(assignment):
     tagged = [c for c in nb.cells if is_experiment(c)]
     assert tagged, "a notebook with no experiment cell"
     assert all(not c.metadata.get("nbgrader") for c in tagged), "only the course's own cells are experiments"
+    # A cell graded outside is a solution cell (the check child runs it) or a visible test (the
+    # checks give its verdict); a hidden test is never run in the kernel anyway.
+    for cell in filter(is_graded_outside, nb.cells):
+        assert cell.metadata.get("nbgrader", {}).get("grade_id"), cell.source[:80]
+        assert not is_hidden_test(cell) and not is_experiment(cell), cell.source[:80]
+        assert is_solution(cell) or cell.metadata["nbgrader"].get("grade"), cell.source[:80]
 
 
 def run_notebook(cells, **options):
@@ -58,6 +76,20 @@ def test_experiments_are_not_run_at_grading_unless_asked():
     cells = [new_code_cell("x = 20"), experiment("print(x + 1)"), new_code_cell("print(x + 2)")]
     assert run_notebook(cells) == ["", NOT_RUN, "22\n"]
     assert run_notebook(cells, run_experiments=True) == ["", "21\n", "22\n"]
+
+
+def test_cells_graded_outside_are_not_run_in_the_kernel_unless_asked():
+    cells = [new_code_cell("x = 20"), graded_outside("x = x + 1\nprint(x)"), new_code_cell("print(x + 2)")]
+    assert run_notebook(cells) == ["", RUN_OUTSIDE, "22\n"]
+    assert run_notebook(cells, run_experiments=True) == ["", "21\n", "23\n"]
+
+
+def test_notebook_07_trains_its_best_model_only_in_the_check_child():
+    """train_best_model (ten seconds of training) runs once per submission: in the check child,
+    which runs every solution cell, tagged or not; its visible test reads what it made."""
+    nb = nbformat.read(REPO / "notebooks" / "07_babysitting" / "07_babysitting.ipynb", as_version=4)
+    outside = [c.metadata["nbgrader"]["grade_id"] for c in nb.cells if is_graded_outside(c)]
+    assert outside == ["train_best_model", "train_best_model-visible"]
 
 
 DEFERRED = """
