@@ -102,10 +102,12 @@ def nesterov_momentum(w, dw, config=None):
 
 @exercise("05_optimisers")
 def adagrad(w, dw, config=None):
-    """AdaGrad: per-parameter step sizes shrink with the sum of squared gradients so far.
+    """AdaGrad: a step size of its own for every parameter, from the gradients it has seen.
 
-        cache = cache + dw**2
-        w = w - learning_rate * dw / (sqrt(cache) + epsilon)
+    config['cache'] (the shape of w) holds, per parameter, the sum of all its squared gradients
+    so far. Each step divides the parameter's gradient step by the square root of that sum, plus
+    epsilon so that a parameter whose gradients were all zero does not divide by zero: steep
+    directions get small steps, flat ones large steps.
 
     config: learning_rate (1e-2), epsilon (1e-8), cache (zeros like w).
     """
@@ -118,10 +120,12 @@ def adagrad(w, dw, config=None):
 
 @exercise("05_optimisers")
 def rmsprop(w, dw, config=None):
-    """RMSProp: AdaGrad with a leaky (moving-average) cache, so steps do not decay to zero.
+    """RMSProp: AdaGrad with a leaky cache, so that the steps do not die out.
 
-        cache = decay_rate * cache + (1 - decay_rate) * dw**2
-        w = w - learning_rate * dw / (sqrt(cache) + epsilon)
+    config['cache'] (the shape of w) is a moving average of the squared gradients instead of
+    their sum: each step keeps the fraction decay_rate of the old cache and gives the new squared
+    gradient the rest of the weight, so under a constant gradient g the cache tends to g**2.
+    The step is AdaGrad's, with this cache.
 
     config: learning_rate (1e-2), decay_rate (0.99), epsilon (1e-8), cache (zeros like w).
     """
@@ -136,16 +140,14 @@ def rmsprop(w, dw, config=None):
 
 @exercise("05_optimisers")
 def adam(w, dw, config=None):
-    """Adam: momentum (first moment m) plus RMSProp (second moment v), bias-corrected.
+    """Adam: momentum's average of the gradients and RMSProp's average of their squares.
 
-        t = t + 1
-        m = beta1 * m + (1 - beta1) * dw
-        v = beta2 * v + (1 - beta2) * dw**2
-        m_hat = m / (1 - beta1**t);  v_hat = v / (1 - beta2**t)
-        w = w - learning_rate * m_hat / (sqrt(v_hat) + epsilon)
-
-    m and v start at zero, so early on they underestimate the moments; dividing by
-    1 - beta**t undoes that. t is incremented first, so the first step uses t = 1.
+    config['m'] (the first moment) averages the gradients and config['v'] (the second moment)
+    their squares, each a leaky average like RMSProp's cache, with decay rates beta1 and beta2.
+    The step is RMSProp's with m in place of the gradient and v in place of the cache, both
+    bias-corrected: they start at zero, so in the first steps they are too small, by a factor
+    that depends only on the decay rate and the number of steps t. Adam increments t before
+    the bias correction, so the first step uses t = 1.
 
     config: learning_rate (1e-3), beta1 (0.9), beta2 (0.999), epsilon (1e-8),
     m, v (zeros like w), t (0).

@@ -1,7 +1,8 @@
 """Notebook 05: update rules, inverted dropout and the L2 penalty.
 
 The update rules are deterministic, so their checks compare the new weights and the state left
-in ``config`` after a few steps. Dropout is random and the notebook does not prescribe how the
+in ``config`` after a few steps. AdaGrad and RMSProp are one exercise, ``rmsprop``: the student
+writes both in one cell (RMSProp is AdaGrad with a leaky cache), and its checks run both. Dropout is random and the notebook does not prescribe how the
 mask is drawn, so its checks compare what any correct inverted dropout must satisfy (kept units
 scaled by 1/p, the rest zero, about a fraction p kept, identity at test time, the backward pass
 using the forward's mask) rather than the mask itself.
@@ -37,10 +38,12 @@ def _steps(rule, shape, n_steps, config):
     return run
 
 
-def _rule_checks(rule, visible_config, hidden_configs):
-    checks = [Check("visible", _steps(rule, (4, 5), 3, visible_config), hidden=False)]
+def _rule_checks(rule, visible_config, hidden_configs, prefix=""):
+    """One visible check and a hidden one per config; ``prefix`` names the rule in an exercise
+    that checks two rules (AdaGrad and RMSProp)."""
+    checks = [Check(f"{prefix}visible", _steps(rule, (4, 5), 3, visible_config), hidden=False)]
     for i, (shape, n, cfg) in enumerate(hidden_configs):
-        checks.append(Check(f"hidden_{i}", _steps(rule, shape, n, cfg)))
+        checks.append(Check(f"{prefix}hidden_{i}", _steps(rule, shape, n, cfg)))
     return tuple(checks)
 
 
@@ -108,6 +111,8 @@ def _rmsprop(kind):
         cache = config.get("cache", np.zeros_like(w))
         if kind == "no_one_minus":
             cache = d * cache + dw**2
+        elif kind == "no_leak":  # AdaGrad's sum: the cache forgets nothing
+            cache = cache + dw**2
         else:  # the decay rate applied to the new gradient instead of the old cache
             cache = (1 - d) * cache + d * dw**2
         config["cache"] = cache
@@ -129,10 +134,13 @@ def _adam(kind):
         t = config.get("t", 0)
         if kind != "t_after":
             t = t + 1
-        m = b1 * m + (1 - b1) * dw
+        # m_as_velocity: momentum's sum of gradients, not a leaky average (no factor 1 - beta1)
+        m = b1 * m + (dw if kind == "m_as_velocity" else (1 - b1) * dw)
         v = b2 * v + (1 - b2) * (dw if kind == "v_not_squared" else dw**2)
         if kind == "no_bias_correction":
             m_hat, v_hat = m, v
+        elif kind == "correction_without_t":  # the first step's factor, used at every step
+            m_hat, v_hat = m / (1 - b1), v / (1 - b2)
         elif kind == "t_after":
             t = t + 1
             with np.errstate(all="ignore"):
@@ -300,39 +308,36 @@ EXERCISES = (
         forbidden=("cs231n_lib.optim.nesterov_momentum",),
     ),
     Exercise(
-        name="adagrad",
-        reference={"adagrad": optim.adagrad},
+        name="rmsprop",  # one cell: adagrad, then rmsprop, AdaGrad with a leaky cache
+        reference={"adagrad": optim.adagrad, "rmsprop": optim.rmsprop},
         checks=_rule_checks(
             "adagrad",
             {"learning_rate": 1e-2},
             [((7,), 5, {"learning_rate": 0.3}), ((1, 1), 4, {"learning_rate": 1e-3, "epsilon": 1e-6}),
              ((3, 2, 2), 2, {})],
+            prefix="adagrad_",
+        ) + _rule_checks(
+            "rmsprop",
+            {"learning_rate": 1e-2, "decay_rate": 0.99},
+            [((7,), 5, {"learning_rate": 0.3, "decay_rate": 0.9}),
+             ((1, 1), 4, {"learning_rate": 1e-3, "decay_rate": 0.5, "epsilon": 1e-6}),
+             ((3, 2, 2), 2, {})],
+            prefix="rmsprop_",
         ),
         mistakes=(
             Mistake("your adagrad does not accumulate: cache must be the running SUM of squared "
                     "gradients kept in config['cache']", {"adagrad": _adagrad(accumulate=False)}),
             Mistake("your adagrad divides by the cache itself: divide by its square root",
                     {"adagrad": _adagrad(sqrt=False)}),
-        ),
-        forbidden=("cs231n_lib.optim.adagrad",),
-    ),
-    Exercise(
-        name="rmsprop",
-        reference={"rmsprop": optim.rmsprop},
-        checks=_rule_checks(
-            "rmsprop",
-            {"learning_rate": 1e-2, "decay_rate": 0.99},
-            [((7,), 5, {"learning_rate": 0.3, "decay_rate": 0.9}),
-             ((1, 1), 4, {"learning_rate": 1e-3, "decay_rate": 0.5, "epsilon": 1e-6}),
-             ((3, 2, 2), 2, {})],
-        ),
-        mistakes=(
+            Mistake("your rmsprop's cache does not leak: it sums the squared gradients as "
+                    "AdaGrad's does; keep only the fraction decay_rate of the old cache",
+                    {"rmsprop": _rmsprop("no_leak")}),
             Mistake("your rmsprop adds the whole squared gradient: the new term needs the factor "
                     "(1 - decay_rate)", {"rmsprop": _rmsprop("no_one_minus")}),
             Mistake("your rmsprop swaps the weights: decay_rate multiplies the old cache and "
                     "(1 - decay_rate) the new squared gradient", {"rmsprop": _rmsprop("swapped")}),
         ),
-        forbidden=("cs231n_lib.optim.rmsprop",),
+        forbidden=("cs231n_lib.optim.adagrad", "cs231n_lib.optim.rmsprop"),
     ),
     Exercise(
         name="adam",
@@ -351,6 +356,12 @@ EXERCISES = (
                     "first step uses t = 1", {"adam": _adam("t_after")}),
             Mistake("your adam's second moment averages the gradient, not its square",
                     {"adam": _adam("v_not_squared")}),
+            Mistake("your adam's first moment sums the gradients as momentum's velocity does: "
+                    "like v, m is a leaky average, with the factor (1 - beta1) on the new gradient",
+                    {"adam": _adam("m_as_velocity")}),
+            Mistake("your adam's bias correction does not depend on t: after t steps from zero, "
+                    "m is (1 - beta1**t) times the gradient's average, so divide by that",
+                    {"adam": _adam("correction_without_t")}),
         ),
         forbidden=("cs231n_lib.optim.adam",),
     ),
