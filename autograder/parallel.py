@@ -39,7 +39,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-from cs231n_lib.conv_blocks import available_cores  # noqa: F401  (defined once, there)
+from cs231n_lib.conv.blocks import available_cores  # noqa: F401  (defined once, there)
 
 Job = Any
 Result = Any

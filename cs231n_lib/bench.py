@@ -146,7 +146,7 @@ def copy_bandwidth(threads, repeat):
 def traffic_rows(rows, bandwidth, peak):
     """The second table: for each GEMM-path row, each pass's bytes and flops, the time
     they take at the copy bandwidth and at the matmul peak, and the time measured."""
-    from .conv_gemm import traffic
+    from .conv.gemm import traffic
     lines = []
     for r in rows:
         if r["method"] != "gemm":
@@ -233,10 +233,10 @@ def main(argv=None):
 
     import numpy as np
 
-    from . import conv_blocks
-    threads = args.threads or conv_blocks.workers()
+    from .conv import blocks
+    threads = args.threads or blocks.workers()
     if args.threads:
-        conv_blocks.set_num_threads(args.threads)
+        blocks.set_num_threads(args.threads)
         try:
             from threadpoolctl import threadpool_limits
             threadpool_limits(args.threads, user_api="blas")
@@ -323,7 +323,7 @@ def main(argv=None):
     if torch is not None:
         legend += "; f/torch, f+b/torch: our time / PyTorch's (below 1 means faster)"
     legend += ("\nMB moved: every array each step of the pass reads or writes, counted once "
-               "(cs231n_lib.conv_gemm.traffic; BLAS's own packing copies come on top); "
+               "(cs231n_lib.conv.gemm.traffic; BLAS's own packing copies come on top); "
                "MFLOP: its matrix multiplies, cropped positions included; copy ms, mm ms: "
                "those at the copy bandwidth and at the matmul peak; sum ms: both added (copies "
                "and multiplies could overlap, so this algorithm's floor lies between the "

@@ -27,7 +27,7 @@ import sys
 import textwrap
 
 # The modules that hold exercises; use() imports them all, so a function is found wherever it lives.
-EXERCISE_MODULES = ("gradcheck", "layers", "preprocess", "init", "stats", "optim", "conv_naive",
+EXERCISE_MODULES = ("gradcheck", "layers", "preprocess", "init", "stats", "optim", "conv.naive",
                     "conv", "models.fc_net")
 
 _originals = {}  # name -> the library's own function, kept so that reset() can put it back
@@ -82,7 +82,7 @@ def _is_blank(function):
 
 def _replace(name, new):
     """Point every library module's attribute ``name`` that holds the library's version (or a
-    function registered before) at ``new``: ``conv`` re-exports ``conv_naive``'s functions."""
+    function registered before) at ``new``: ``conv`` re-exports ``conv.naive``'s functions."""
     original = _originals[name]
     for module in _library_modules():
         current = vars(module).get(name)

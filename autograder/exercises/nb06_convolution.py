@@ -202,8 +202,8 @@ def _pool_backward_patch(kind):
 
 # The vectorized core computes every one of these exercises: while they are checked, all of it
 # is out of bounds (``module.*``: every function of the module), not only its public names.
-FAST_PATH = ("cs231n_lib.conv.*", "cs231n_lib.conv_gemm.*", "cs231n_lib.conv_winograd.*",
-             "cs231n_lib.conv_pool.*")
+FAST_PATH = ("cs231n_lib.conv.*", "cs231n_lib.conv.gemm.*", "cs231n_lib.conv.winograd.*",
+             "cs231n_lib.conv.pool.*")
 
 EXERCISES = (
     Exercise(

@@ -23,11 +23,11 @@ SWITCH_OFF_THE_WATCH = (
     "if hasattr(_child, 'Guard'):\n    _child.Guard._record = lambda self, dotted: False\n")
 DELEGATIONS = {
     "the public fast layer": "from cs231n_lib.conv import conv_forward as _fast\n",
-    "the GEMM core": ("from cs231n_lib.conv_gemm import conv_forward_gemm as _gemm\n"
+    "the GEMM core": ("from cs231n_lib.conv.gemm import conv_forward_gemm as _gemm\n"
                       "def _fast(x, w, b, p):\n    return _gemm(x, w, b, p['stride'], p['pad'])\n"),
     "the recompiled source": (
-        "import inspect as _inspect, cs231n_lib.conv_gemm as _m\n_ns = {'__name__': 'cs231n_lib.conv_gemm', "
-        "'__package__': 'cs231n_lib'}\nexec(compile(_inspect.getsource(_m), 'copy.py', 'exec'), _ns)\n"
+        "import inspect as _inspect, cs231n_lib.conv.gemm as _m\n_ns = {'__name__': 'cs231n_lib.conv.gemm', "
+        "'__package__': 'cs231n_lib.conv'}\nexec(compile(_inspect.getsource(_m), 'copy.py', 'exec'), _ns)\n"
         "def _fast(x, w, b, p):\n    return _ns['conv_forward_gemm'](x, w, b, p['stride'], p['pad'])\n"),
 }
 
@@ -48,9 +48,9 @@ def solutions():
 
 
 def test_the_fast_core_refuses_in_the_check_edition(check_edition):
-    assert "cs231n_lib.conv_gemm.conv_forward_gemm" in check_edition.refused
+    assert "cs231n_lib.conv.gemm.conv_forward_gemm" in check_edition.refused
     assert "cs231n_lib.conv.conv_forward" in check_edition.refused
-    assert not any(name.startswith("cs231n_lib.conv_naive") for name in check_edition.refused)
+    assert not any(name.startswith("cs231n_lib.conv.naive") for name in check_edition.refused)
 
 
 def test_methods_and_whole_modules_are_refused():

@@ -272,7 +272,7 @@ def test_use_routes_models_and_solver_to_the_given_functions(registry):
 
 
 def test_use_reaches_re_exports_and_widgets(registry):
-    from cs231n_lib import conv, conv_naive
+    from cs231n_lib import conv
     from cs231n_lib.widgets.saturation import activation_and_gradient
 
     def conv_forward_naive(x, w, b, conv_param):
@@ -282,7 +282,7 @@ def test_use_reaches_re_exports_and_widgets(registry):
         return np.zeros_like(x), np.zeros_like(x)
 
     registry.use(conv_forward_naive, sigmoid_forward)
-    assert conv.conv_forward_naive is conv_naive.conv_forward_naive is conv_forward_naive
+    assert conv.conv_forward_naive is conv.naive.conv_forward_naive is conv_forward_naive
     out, grad = activation_and_gradient("sigmoid", np.array([0.0, 1.0]))
     assert np.array_equal(out, [0.0, 0.0]) and np.array_equal(grad, [0.0, 0.0])
 

@@ -30,7 +30,7 @@ def test_traffic_counts_the_columns_matrix():
     # Layer D in float32: the shifted copies read cols' worth of phase images and write
     # cols (K + 1 rows over the batch's phase-image positions), the multiply reads it
     # back: three times its bytes, plus images and outputs (F = 16 rows against 76).
-    from cs231n_lib.conv_gemm import _Geometry, traffic
+    from cs231n_lib.conv.gemm import _Geometry, traffic
     N, C, H, W, F, HH, WW, s, p = bench.LAYERS["D"]
     g = _Geometry((N, C, H, W), (F, C, HH, WW), s, p)
     cols = (g.K + 1) * N * g.P * 4

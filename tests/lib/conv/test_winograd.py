@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 
-from cs231n_lib import conv_blocks, conv_winograd
-from cs231n_lib.conv import conv_backward, conv_forward
+from cs231n_lib.conv import blocks, conv_backward, conv_forward, winograd
 from cs231n_lib.gradcheck import eval_numerical_gradient_array, rel_error
 
 from conv_helpers import assert_matches_naive, conv_problems
@@ -18,7 +17,7 @@ def winograd_forward(x, w, b, conv_param):
 def tiled_forward(m):
     """conv_forward's signature, Winograd with output blocks of m x m."""
     def forward(x, w, b, conv_param):
-        return conv_winograd.conv_forward_winograd(x, w, b, conv_param["pad"], m=m)
+        return winograd.conv_forward_winograd(x, w, b, conv_param["pad"], m=m)
     return forward
 
 
@@ -29,24 +28,24 @@ def test_winograd_matches_naive(p):
     assert_matches_naive(p, winograd_forward, conv_backward)
 
 
-@pytest.mark.parametrize("m", conv_winograd.TILE_SIZES)
+@pytest.mark.parametrize("m", winograd.TILE_SIZES)
 @settings(max_examples=40, deadline=None)
 @given(p=conv_problems(kernel=(3, 3), stride=1))
 def test_each_tile_size_matches_naive(m, p):
-    assert_matches_naive(p, tiled_forward(m), conv_winograd.conv_backward_winograd)
+    assert_matches_naive(p, tiled_forward(m), winograd.conv_backward_winograd)
 
 
 def test_tile_size_is_the_one_with_fewer_products():
-    assert conv_winograd.tile_size(8, 8) == 4  # 4 tiles x 36 against 16 tiles x 16
-    assert conv_winograd.tile_size(16, 16) == 4
-    assert conv_winograd.tile_size(6, 6) == 2  # 144 products either way: the finer tile
-    assert conv_winograd.tile_size(2, 2) == 2
+    assert winograd.tile_size(8, 8) == 4  # 4 tiles x 36 against 16 tiles x 16
+    assert winograd.tile_size(16, 16) == 4
+    assert winograd.tile_size(6, 6) == 2  # 144 products either way: the finer tile
+    assert winograd.tile_size(2, 2) == 2
     with pytest.raises(ValueError, match="block size must be one of"):
-        conv_winograd.conv_forward_winograd(np.zeros((1, 1, 4, 4)), np.zeros((1, 1, 3, 3)),
+        winograd.conv_forward_winograd(np.zeros((1, 1, 4, 4)), np.zeros((1, 1, 3, 3)),
                                             np.zeros(1), 1, m=3)
 
 
-@pytest.mark.parametrize("m", conv_winograd.TILE_SIZES)
+@pytest.mark.parametrize("m", winograd.TILE_SIZES)
 @pytest.mark.parametrize("shape, pad", [((2, 3, 5, 6, 2), 1), ((1, 2, 4, 4, 3), 0),
                                         ((2, 1, 3, 3, 1), 3), ((1, 2, 9, 7, 2), 1)])
 def test_winograd_gradients_numerically(rng, shape, pad, m):
@@ -57,7 +56,7 @@ def test_winograd_gradients_numerically(rng, shape, pad, m):
     out, cache = forward(x, w, b, cp)
     assert cache[2].m == m
     dout = rng.standard_normal(out.shape)
-    dx, dw, db = conv_winograd.conv_backward_winograd(dout, cache)
+    dx, dw, db = winograd.conv_backward_winograd(dout, cache)
     # The centred difference divides the forward pass's rounding (~1e-14 for F(4x4), whose
     # transforms hold larger numbers) by 2h = 2e-5: 1e-7 is what float64 allows here.
     tol = 1e-8 if m == 2 else 1e-7
@@ -73,9 +72,9 @@ def test_winograd_blocked_and_rebuilt_equal_whole(rng, monkeypatch):
     x = rng.standard_normal((5, 4, 7, 6))
     w, b = rng.standard_normal((3, 4, 3, 3)), rng.standard_normal(3)
     cp = {"stride": 1, "pad": 1, "method": "winograd"}
-    monkeypatch.setattr(conv_blocks, "MIN_BLOCKS", 1)
-    monkeypatch.setattr(conv_blocks, "SPLIT_BYTES", 0)
-    monkeypatch.setattr(conv_blocks, "workers", lambda: 1)
+    monkeypatch.setattr(blocks, "MIN_BLOCKS", 1)
+    monkeypatch.setattr(blocks, "SPLIT_BYTES", 0)
+    monkeypatch.setattr(blocks, "workers", lambda: 1)
 
     def run():
         out, cache = conv_forward(x, w, b, cp)
@@ -83,11 +82,11 @@ def test_winograd_blocked_and_rebuilt_equal_whole(rng, monkeypatch):
     dout = rng.standard_normal(conv_forward(x, w, b, cp)[0].shape)
     whole, cache = run()
     assert cache[2][3] is not None  # V kept
-    monkeypatch.setattr(conv_blocks, "MIN_BLOCKS", 3)
-    monkeypatch.setattr(conv_blocks, "workers", lambda: 2)
+    monkeypatch.setattr(blocks, "MIN_BLOCKS", 3)
+    monkeypatch.setattr(blocks, "workers", lambda: 2)
     assert len(cache[2][2].blocks()) == 3
     blocked, _ = run()
-    monkeypatch.setattr(conv_winograd, "MAX_WORKSPACE_BYTES", 0)
+    monkeypatch.setattr(winograd, "MAX_WORKSPACE_BYTES", 0)
     rebuilt, cache = run()
     assert cache[2][3] is None  # V rebuilt block by block in the backward pass
     for got in (blocked, rebuilt):
@@ -104,12 +103,12 @@ def test_winograd_float32_accuracy(rng, m, bound):
     x = rng.standard_normal((4, 64, 8, 8))
     w = rng.standard_normal((32, 64, 3, 3)) * np.sqrt(2 / (9 * 64))
     b = rng.standard_normal(32)
-    out, cache = conv_winograd.conv_forward_winograd(*(a.astype(np.float32) for a in (x, w, b)), 1, m=m)
+    out, cache = winograd.conv_forward_winograd(*(a.astype(np.float32) for a in (x, w, b)), 1, m=m)
     ref, ref_cache = conv_forward(x, w, b, {"stride": 1, "pad": 1, "method": "gemm"})
     assert out.dtype == np.float32
     assert np.abs(out - ref).max() < bound * np.abs(ref).max()
     dout = rng.standard_normal(out.shape)
-    grads = conv_winograd.conv_backward_winograd(dout.astype(np.float32), cache)
+    grads = winograd.conv_backward_winograd(dout.astype(np.float32), cache)
     for g, r in zip(grads, conv_backward(dout, ref_cache)):
         assert g.dtype == np.float32
         assert np.abs(g - r).max() < bound * np.abs(r).max()

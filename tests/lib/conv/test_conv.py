@@ -86,9 +86,9 @@ def test_max_pool_against_torch(rng, torch):
 
 def test_blocks_on_threads_leave_blas_threads_as_they_were(rng, monkeypatch):
     import threadpoolctl
-    from cs231n_lib import conv_blocks
-    monkeypatch.setattr(conv_blocks, "workers", lambda: 2)
-    monkeypatch.setattr(conv_blocks, "SPLIT_BYTES", 0)
+    from cs231n_lib.conv import blocks
+    monkeypatch.setattr(blocks, "workers", lambda: 2)
+    monkeypatch.setattr(blocks, "SPLIT_BYTES", 0)
     before = [i["num_threads"] for i in threadpoolctl.threadpool_info()]
     x, w, b = rng.standard_normal((4, 16, 6, 6)), rng.standard_normal((5, 16, 3, 3)), np.zeros(5)
     out, cache = conv_forward(x, w, b, {"stride": 1, "pad": 1})
@@ -115,8 +115,8 @@ def test_integer_inputs_compute_in_float64(method):
 def test_without_threadpoolctl_blocks_run_in_the_calling_thread(monkeypatch):
     import threading
 
-    from cs231n_lib import conv_blocks
-    monkeypatch.setattr(conv_blocks, "_blas", False)  # as if threadpoolctl were missing
-    monkeypatch.setattr(conv_blocks, "workers", lambda: 2)
-    seen = conv_blocks.run_blocks(lambda s: threading.get_ident(), [slice(0, 1), slice(1, 2)])
+    from cs231n_lib.conv import blocks
+    monkeypatch.setattr(blocks, "_blas", False)  # as if threadpoolctl were missing
+    monkeypatch.setattr(blocks, "workers", lambda: 2)
+    seen = blocks.run_blocks(lambda s: threading.get_ident(), [slice(0, 1), slice(1, 2)])
     assert seen == [threading.get_ident()] * 2

@@ -8,7 +8,7 @@ reshaping into windows and reducing (and works for overlapping windows too).
 
 import numpy as np
 
-from .conv_shapes import pool_geometry
+from .shapes import pool_geometry
 
 
 def _offset_slices(ph, pw, stride, H_out, W_out):

@@ -4,8 +4,8 @@ import gc
 
 import numpy as np
 
-from cs231n_lib import conv_workspace
-from cs231n_lib.conv_workspace import Saved, workspace
+from cs231n_lib.conv import workspace as conv_workspace
+from cs231n_lib.conv.workspace import Saved, workspace
 
 
 def test_a_role_keeps_a_few_shapes_without_reallocating():

@@ -1,14 +1,14 @@
 """The readable reference: convolution and max pooling as plain loops.
 
-These are the definitions the fast paths in conv_gemm, conv_winograd and conv_pool are
+These are the definitions the fast paths in gemm, winograd and pool are
 tested against, and the yardstick for their speed. Each output pixel is one dot product
 between a filter and the window of the (padded) input under it.
 """
 
 import numpy as np
 
-from .conv_shapes import conv_geometry, float_type, pool_geometry
-from .registry import exercise
+from ..registry import exercise
+from .shapes import conv_geometry, float_type, pool_geometry
 
 
 @exercise("06_convolution")

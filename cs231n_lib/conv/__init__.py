@@ -4,32 +4,32 @@ Each layer is a pair `X_forward(...) -> (out, cache)`, `X_backward(dout, cache)`
 Images are NCHW: x (N, C, H, W); filters w (F, C, HH, WW); bias b (F,).
 
 The convolution has three implementations that compute the same thing:
-- conv_forward_naive / conv_backward_naive (conv_naive.py): loops, the definition;
-- "gemm" (conv_gemm.py): im2col with one matrix multiply per block of images (the
+- conv_forward_naive / conv_backward_naive (naive.py): loops, the definition;
+- "gemm" (gemm.py): im2col with one matrix multiply per block of images (the
   positions of all the block's images side by side), any kernel size; a stride s > 1 is
   first turned into stride 1 by splitting the input into its s*s phases;
-- "winograd" (conv_winograd.py): 3x3 stride-1 filters with 36 multiplications per 4x4
+- "winograd" (winograd.py): 3x3 stride-1 filters with 36 multiplications per 4x4
   output block and channel instead of 144 (or 16 per 2x2 block instead of 36).
 conv_forward takes "winograd" for 3x3 stride-1 layers with at least WINOGRAD_MIN_CHANNELS
 input channels and "gemm" otherwise; conv_param['method'] ('auto' | 'gemm' | 'winograd')
 overrides the choice, e.g. to compare them. Both fast paths cut the batch into blocks
 sized to keep their scratch arrays to a few MiB; the blocks run side by side on the
-cores, with BLAS held to one thread while a layer runs (conv_blocks.py; needs
+cores, with BLAS held to one thread while a layer runs (blocks.py; needs
 threadpoolctl, else the blocks run one after another), and reuse their scratch arrays
-between calls (conv_workspace.py). `python -m cs231n_lib.bench` times them. For the
+between calls (workspace.py). `python -m cs231n_lib.bench` times them. For the
 textbook im2col (one gather, one matrix multiply for the whole batch) see notebook 06.
 """
 
 import numpy as np
 
-from .conv_gemm import conv_backward_gemm, conv_forward_gemm
-from .conv_naive import (conv_backward_naive, conv_forward_naive, max_pool_backward_naive,
-                         max_pool_forward_naive)
-from .conv_pool import max_pool_backward_fast, max_pool_forward_fast
-from .conv_shapes import check_images, conv_geometry
-from .conv_winograd import conv_backward_winograd, conv_forward_winograd
-from .layers import batchnorm_backward_alt, batchnorm_forward
-from .registry import exercise
+from ..layers import batchnorm_backward_alt, batchnorm_forward
+from ..registry import exercise
+from .gemm import conv_backward_gemm, conv_forward_gemm
+from .naive import (conv_backward_naive, conv_forward_naive, max_pool_backward_naive,
+                    max_pool_forward_naive)
+from .pool import max_pool_backward_fast, max_pool_forward_fast
+from .shapes import check_images, conv_geometry
+from .winograd import conv_backward_winograd, conv_forward_winograd
 
 __all__ = [
     "conv_forward", "conv_backward", "conv_forward_naive", "conv_backward_naive",

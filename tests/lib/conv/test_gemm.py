@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 
-from cs231n_lib import conv_blocks, conv_gemm
-from cs231n_lib.conv import conv_backward, conv_forward
+from cs231n_lib.conv import blocks, conv_backward, conv_forward, gemm
 from cs231n_lib.gradcheck import eval_numerical_gradient_array, rel_error
 
 from conv_helpers import assert_matches_naive, conv_problems
@@ -79,18 +78,18 @@ def test_blocked_and_rebuilt_equal_whole(rng, monkeypatch, stride, pad, k):
     x = rng.standard_normal((7, 3, 9, 9))
     w, b = rng.standard_normal((4, 3, k, k)), rng.standard_normal(4)
     cp = {"stride": stride, "pad": pad, "method": "gemm"}
-    monkeypatch.setattr(conv_blocks, "MIN_BLOCKS", 1)
-    monkeypatch.setattr(conv_blocks, "SPLIT_BYTES", 0)
-    monkeypatch.setattr(conv_blocks, "workers", lambda: 1)
+    monkeypatch.setattr(blocks, "MIN_BLOCKS", 1)
+    monkeypatch.setattr(blocks, "SPLIT_BYTES", 0)
+    monkeypatch.setattr(blocks, "workers", lambda: 1)
     dout = rng.standard_normal(conv_forward(x, w, b, cp)[0].shape)
     whole, cache = _run(x, w, b, cp, dout)
     assert len(cache[2][4]) == 1  # one block, its columns kept
     # Blocks of 2 images (2, 2, 2, 1), on two threads; then columns not kept but rebuilt.
-    monkeypatch.setattr(conv_blocks, "MIN_BLOCKS", 4)
-    monkeypatch.setattr(conv_blocks, "workers", lambda: 2)
+    monkeypatch.setattr(blocks, "MIN_BLOCKS", 4)
+    monkeypatch.setattr(blocks, "workers", lambda: 2)
     blocked, cache = _run(x, w, b, cp, dout)
     assert len(cache[2][4]) == 4
-    monkeypatch.setattr(conv_gemm, "MAX_WORKSPACE_BYTES", 0)
+    monkeypatch.setattr(gemm, "MAX_WORKSPACE_BYTES", 0)
     rebuilt, cache = _run(x, w, b, cp, dout)
     assert cache[2][4] is None
     # Each image is computed alike; BLAS may block a narrower matrix differently and dw is

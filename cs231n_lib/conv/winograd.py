@@ -36,9 +36,9 @@ from functools import lru_cache
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from .conv_blocks import blocks, owns_threads, run_blocks
-from .conv_shapes import float_type
-from .conv_workspace import Saved, workspace
+from .blocks import blocks, owns_threads, run_blocks
+from .shapes import float_type
+from .workspace import Saved, workspace
 
 # B^T, G, A^T per output block size m (Lavin & Gray 2015; points 0, +-1, +-2, infinity).
 _MATRICES = {

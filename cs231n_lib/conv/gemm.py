@@ -46,13 +46,13 @@ import math
 
 import numpy as np
 
-from .conv_blocks import blocks, owns_threads, run_blocks
-from .conv_shapes import float_type
-from .conv_workspace import Saved, workspace
+from .blocks import blocks, owns_threads, run_blocks
+from .shapes import float_type
+from .workspace import Saved, workspace
 
 # The column matrices are kept for the backward pass up to this size, else rebuilt there.
 MAX_WORKSPACE_BYTES = 256 * 2**20
-# Batch blocks twice conv_blocks' default. Each block is a few dozen NumPy calls, each
+# Batch blocks twice blocks' default. Each block is a few dozen NumPy calls, each
 # of which releases and retakes the GIL, and two threads doing that hand it back and
 # forth at a cost comparable to short calls (measured: bench layer D's forward pass in 4
 # blocks took as long on 2 threads as on 1). Longer calls amortise it.

@@ -4,42 +4,42 @@ import threading
 
 import pytest
 
-from cs231n_lib import conv_blocks
+from cs231n_lib.conv import blocks
 
 
 @pytest.fixture(autouse=True)
 def default_threads(monkeypatch):
-    monkeypatch.delenv(conv_blocks.THREADS_VARIABLE, raising=False)
-    conv_blocks.set_num_threads(None)
+    monkeypatch.delenv(blocks.THREADS_VARIABLE, raising=False)
+    blocks.set_num_threads(None)
     yield
-    conv_blocks.set_num_threads(None)
+    blocks.set_num_threads(None)
 
 
 def test_by_default_every_available_core():
-    assert conv_blocks.workers() == conv_blocks.available_cores()
+    assert blocks.workers() == blocks.available_cores()
 
 
 def test_the_environment_variable_caps_the_threads(monkeypatch):
-    monkeypatch.setenv(conv_blocks.THREADS_VARIABLE, "1")
-    assert conv_blocks.workers() == 1
-    seen = conv_blocks.run_blocks(lambda s: threading.get_ident(), [slice(0, 1), slice(1, 2)])
+    monkeypatch.setenv(blocks.THREADS_VARIABLE, "1")
+    assert blocks.workers() == 1
+    seen = blocks.run_blocks(lambda s: threading.get_ident(), [slice(0, 1), slice(1, 2)])
     assert seen == [threading.get_ident()] * 2  # one thread: the caller's
 
 
 def test_the_setter_wins_over_the_environment(monkeypatch):
-    monkeypatch.setenv(conv_blocks.THREADS_VARIABLE, "1")
-    conv_blocks.set_num_threads(3)
-    assert conv_blocks.workers() == 3
+    monkeypatch.setenv(blocks.THREADS_VARIABLE, "1")
+    blocks.set_num_threads(3)
+    assert blocks.workers() == 3
 
 
 @pytest.mark.parametrize("bad", [0, -2, 1.5, True, "2"])
 def test_the_setter_refuses_what_is_not_a_positive_integer(bad):
     with pytest.raises(ValueError, match="positive integer"):
-        conv_blocks.set_num_threads(bad)
+        blocks.set_num_threads(bad)
 
 
 @pytest.mark.parametrize("bad", ["0", "two", "-1"])
 def test_a_bad_environment_value_is_named(monkeypatch, bad):
-    monkeypatch.setenv(conv_blocks.THREADS_VARIABLE, bad)
+    monkeypatch.setenv(blocks.THREADS_VARIABLE, bad)
     with pytest.raises(ValueError, match="CS231N_NUM_THREADS must be a positive integer"):
-        conv_blocks.workers()
+        blocks.workers()
