@@ -198,4 +198,26 @@ class Course:
         for assignment in assignments:
             forbidden = {name for ex in catalogue().get(assignment, {}).values() for name in ex.forbidden}
             build_check_edition(assignment, self.check_edition_path(assignment), forbidden)
+        self.render_photo10(assignments)
         return assignments
+
+    # -- data rendered once for grading ----------------------------------------------------------
+    def photo10_crops(self) -> dict[str, Path]:
+        """photo10's crops rendered once for grading: ``sandbox`` (the training and validation
+        splits, which every student edition renders anyway) is read by the kernels and check
+        children; ``grader`` (the test split) by the grader's own workers only."""
+        folder = self.template_root / "photo10"
+        return {"sandbox": folder / "train_val.npz", "grader": folder / "test.npz"}
+
+    def render_photo10(self, assignments: list[str]) -> None:
+        """Render photo10 (seconds of CPU) once here rather than in every process of every
+        submission, when a notebook of ``assignments`` loads it; ``load_photo10`` reads the
+        files where ``$CS231N_PHOTO10_CROPS`` names them (``grading.sandbox_settings``)."""
+        if not any("load_photo10" in (self.notebooks / a / f"{a}.ipynb").read_text() for a in assignments):
+            return
+        from cs231n_lib.data import save_photo10_crops
+
+        crops = self.photo10_crops()
+        crops["sandbox"].parent.mkdir(parents=True, exist_ok=True)
+        save_photo10_crops(crops["sandbox"], ("train", "val"))
+        save_photo10_crops(crops["grader"], ("test",))

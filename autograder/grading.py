@@ -36,6 +36,7 @@ from autograder.protocol import BadReport, WorkerJob, read_report
 from autograder.recording import (Recorder, export_grades, format_table,  # noqa: F401 (re-exported)
                                   load_results, write_feedback)
 from autograder.restore import NotANotebook, read_submission, rebuild
+from cs231n_lib.data import PHOTO10_CROPS_VARIABLE
 
 log = logging.getLogger("autograder")
 
@@ -118,9 +119,21 @@ def sandbox_settings(course: Course, job: "SubmissionJob") -> dict:
     pythonpath = [str(p) for p in options.pythonpath]
     edition = edition_folder(course, job.assignment)
     checked = course.check_edition_path(job.assignment)
+    # photo10's training and validation crops, rendered once at release (Course.render_photo10).
+    crops = course.photo10_crops()["sandbox"]
+    rendered = crops.is_file()
     return {"pythonpath": ([str(edition)] if edition.is_dir() else []) + pythonpath,
             "checks_pythonpath": ([str(checked)] if checked.is_dir() else []) + pythonpath,
-            "readable": [], "limits": asdict(options.limits()), "enabled": options.sandbox}
+            "readable": [str(crops)] if rendered else [],
+            "env": {PHOTO10_CROPS_VARIABLE: str(crops)} if rendered else {},
+            "limits": asdict(options.limits()), "enabled": options.sandbox}
+
+
+def worker_env(course: Course) -> dict[str, str]:
+    """The worker's own additions to its environment: all of photo10's rendered crops, the test
+    split's too (never mounted in a sandbox), for the checks that score on it."""
+    rendered = [str(p) for p in course.photo10_crops().values() if p.is_file()]
+    return {PHOTO10_CROPS_VARIABLE: os.pathsep.join(rendered)} if rendered else {}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -227,8 +240,9 @@ def _fork_server(env: dict[str, str]):
 
 def _run_worker(job: SubmissionJob, scratch: Path, result: SubmissionResult, template: dict) -> None:
     options = job.options
+    course = Course(job.course)
     worker_job = WorkerJob(str(scratch), job.student, job.assignment, asdict(options),
-                           sandbox_settings(Course(job.course), job))
+                           sandbox_settings(course, job), worker_env(course))
     worker_job.write(scratch)
     env = dict(os.environ)
     # The grader's own code first; then the instructor's extra folders (an exercise module's library).

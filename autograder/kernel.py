@@ -36,7 +36,7 @@ LAUNCHER = Path(__file__).resolve().parent / "boxed" / "kernel_launcher.py"
 def sandbox_from_spec(spec: dict) -> Sandbox:
     return Sandbox(spec["workdir"], readable=spec.get("readable", ()),
                    pythonpath=spec.get("pythonpath", ()), limits=Limits(**spec.get("limits", {})),
-                   enabled=spec.get("enabled", True))
+                   enabled=spec.get("enabled", True), env=spec.get("env"))
 
 
 class SandboxedKernelManager(AsyncKernelManager):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 JOB_FILE = "job.json"
@@ -35,6 +35,7 @@ class WorkerJob:
     assignment: str
     options: dict             # GradingOptions as a dict
     sandbox: dict             # settings shared by the submission's sandboxes (readable, limits...)
+    env: dict = field(default_factory=dict)   # variables the worker sets for itself (data caches)
 
     def write(self, folder: Path) -> Path:
         path = folder / JOB_FILE

@@ -98,6 +98,7 @@ def main(job_path: str) -> int:
     private_mounts()  # first, while this process has one thread: each sandbox's folder a tmpfs
 
     job = WorkerJob.read(job_path)
+    os.environ.update(job.env)  # this worker's own process only: it grades one submission
     root = Path(job.root)
     out = {"success": False}
     # The worker decodes what the sandboxes send: cap it too, above a sandbox's own cap.
