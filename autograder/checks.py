@@ -580,8 +580,9 @@ def judge(exercises, outside) -> dict[str, Verdict]:
         calls = list(dict.fromkeys(outside.calls.get(ex.name, []) + refused))
         if calls:
             v.forbidden = calls
-            v.zero_reason = (f"your {ex.name} calls {', '.join(v.forbidden)}: write it yourself; "
-                             "0 points for this exercise")
+            called = ", ".join(f"your own {name[len('__main__.'):]}" if name.startswith("__main__.")
+                               else name for name in v.forbidden)
+            v.zero_reason = f"your {ex.name} calls {called}: write it yourself; 0 points for this exercise"
         elif outside.tampered:
             v.zero_reason = ("your code switched off the grader's watch on library calls; "
                              "0 points for this exercise")

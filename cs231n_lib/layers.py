@@ -439,11 +439,10 @@ def batchnorm_backward(dout, cache):
 
 @exercise("04_batchnorm")
 def batchnorm_backward_alt(dout, cache):
-    """Backward pass of batchnorm_forward in closed form.
+    """Backward pass of batchnorm_forward in closed form, as derived in section 3.
 
-    Simplifying the graph on paper gives
-        dx = gamma * inv_std / N * (N * dout - sum(dout) - x_hat * sum(dout * x_hat))
-    with sums over the batch: fewer passes over the data than batchnorm_backward.
+    dx is one expression of dout, x_hat, gamma and inv_std with two sums over the batch: no
+    walk through the graph, and no call to batchnorm_backward.
 
     Inputs: dout (N, D); cache from batchnorm_forward.
     Returns: dx (N, D), dgamma (D,), dbeta (D,).

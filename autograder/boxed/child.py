@@ -56,6 +56,9 @@ class ForbiddenCall(Exception):
     pass
 
 
+OWN = "__main__."  # a forbidden name of the student's own namespace, not of the library
+
+
 def _resolve(dotted: str):
     """(owner, attribute name, object) for ``pkg.mod.name`` or ``pkg.mod.Class.method``."""
     parts = dotted.split(".")
@@ -90,23 +93,36 @@ class Guard:
     wrapper), and a profile hook recognises the original function's code object however it was
     reached (a reloaded module, a reference saved before the wrapper went in). The hook runs only
     between ``begin`` and ``end``; if the student's code removes it, ``end`` says so.
+
+    A name ``__main__.f`` is the student's own ``f``, from the namespace the cells ran in (04's
+    closed-form backward may not call the student's graph version): only the hook watches it,
+    looked up at ``begin``, when the cells have run.
     """
 
-    def __init__(self, forbidden: dict):
+    def __init__(self, forbidden: dict, namespace: dict | None = None):
         self.active: str | None = None
         self.calls: list[str] = []
         self.codes: dict[tuple[str, str], str] = {}   # (file, qualname) -> dotted name
         self.forbidders: dict[str, set[str]] = {}     # dotted name -> exercises forbidding it
+        self.namespace = namespace if namespace is not None else {}
         for exercise, names in forbidden.items():
             for dotted in names:
+                if dotted.startswith(OWN):
+                    self.forbidders.setdefault(dotted, set()).add(exercise)
+                    continue
                 found = _resolve(dotted)
                 if found is None:
                     continue
                 owner, attr, obj = found
+                # A name two exercises forbid is wrapped once, and its code is the original's:
+                # never the wrapper's, which every wrapped function shares.
+                wrapped = getattr(obj, "_forbidden_wrapper", False)
+                if wrapped:
+                    obj = obj._forbidden_original
                 self.forbidders.setdefault(dotted, set()).add(exercise)
                 for code in _codes(obj):
                     self.codes.setdefault((code.co_filename, code.co_qualname), dotted)
-                if not isinstance(obj, type) and not getattr(obj, "_forbidden_wrapper", False):
+                if not isinstance(obj, type) and not wrapped:
                     setattr(owner, attr, self._wrapper(dotted, obj))
 
     def _record(self, dotted: str) -> bool:
@@ -127,6 +143,7 @@ class Guard:
         forbidden.__name__ = getattr(original, "__name__", "forbidden")
         forbidden.__doc__ = getattr(original, "__doc__", None)
         forbidden._forbidden_wrapper = True
+        forbidden._forbidden_original = original
         return forbidden
 
     def _profile(self, frame, event, arg):
@@ -137,6 +154,13 @@ class Guard:
                 self._record(dotted)
 
     def begin(self, exercise: str) -> None:
+        for dotted, exercises in self.forbidders.items():
+            if dotted.startswith(OWN) and exercise in exercises:
+                try:  # whatever the student bound to the name; an odd object has no code to watch
+                    for code in _codes(self.namespace.get(dotted[len(OWN):])):
+                        self.codes[(code.co_filename, code.co_qualname)] = dotted
+                except Exception:
+                    pass
         self.active, self.calls = exercise, []
         sys.setprofile(self._profile)
         threading.setprofile(self._profile)
@@ -190,7 +214,7 @@ class Child:
     def job(self, job: dict) -> dict:
         """Run the setup cell and the solution cells; the one-line errors of those that raised."""
         skip = set(job["skip"])
-        self.guard = Guard(job["forbidden"])
+        self.guard = Guard(job["forbidden"], self.ns)
         errors: dict[str, str] = {}
         for name, source in [("setup", job["setup"]), *job["cells"]]:
             item = f"cell {name}"

@@ -283,14 +283,42 @@ _BN_BACKWARD_MISTAKES = (
 )
 
 
-def _bn_backward_exercise(name, library_fn):
+def _closed_form(variant=None):
+    """The closed form of the batchnorm backward pass (on _bn_forward's cache), with the
+    slips of a derivation: gamma dropped, or the x_hat factor of the variance term lost."""
+
+    def backward(dout, cache):
+        _, x_hat, inv_std, gamma, _ = cache
+        n = dout.shape[0]
+        dbeta, dgamma = dout.sum(axis=0), (dout * x_hat).sum(axis=0)
+        scale = inv_std / n if variant == "no_gamma" else gamma * inv_std / n
+        last = dgamma if variant == "no_xhat_factor" else x_hat * dgamma
+        return scale * (n * dout - dbeta - last), dgamma, dbeta
+
+    return backward
+
+
+_CLOSED_FORM_MISTAKES = (
+    ("your batchnorm_backward_alt's dx lacks gamma: the loss reaches x_hat through "
+     "gamma * x_hat, so dL/dx_hat = gamma * dout", "no_gamma"),
+    ("your batchnorm_backward_alt's dx subtracts sum(dout * x_hat) without the factor x_hat: "
+     "the Jacobian's last term is x_hat_i * x_hat_j", "no_xhat_factor"),
+)
+
+
+def _bn_backward_exercise(name, library_fn, own_forbidden=(), closed_form_mistakes=()):
+    """``own_forbidden``: functions of the student's own notebook (``__main__.<name>``) that this
+    exercise may not call, as the closed form may not hand its work to the graph version."""
     return Exercise(
         name=name,
         reference={"batchnorm_forward": layers.batchnorm_forward, name: library_fn},
         checks=_backward_checks("batchnorm_forward", name, {"mode": "train"}, _BN_BACKWARD_SHAPES, (10, 5)),
         mistakes=tuple(Mistake(hint.replace("your dx", f"your {name}'s dx").replace("your dgamma", f"your {name}'s dgamma"),
-                               _bn_pair(v, "batchnorm_forward", name)) for hint, v in _BN_BACKWARD_MISTAKES),
-        forbidden=("cs231n_lib.layers.batchnorm_backward", "cs231n_lib.layers.batchnorm_backward_alt"),
+                               _bn_pair(v, "batchnorm_forward", name)) for hint, v in _BN_BACKWARD_MISTAKES)
+        + tuple(Mistake(hint, {"batchnorm_forward": _bn_forward(), name: _closed_form(v)})
+                for hint, v in closed_form_mistakes),
+        forbidden=("cs231n_lib.layers.batchnorm_backward", "cs231n_lib.layers.batchnorm_backward_alt")
+        + tuple(own_forbidden),
     )
 
 
@@ -325,7 +353,9 @@ EXERCISES = (
         forbidden=("cs231n_lib.layers.batchnorm_forward",),
     ),
     _bn_backward_exercise("batchnorm_backward", layers.batchnorm_backward),
-    _bn_backward_exercise("batchnorm_backward_alt", layers.batchnorm_backward_alt),
+    _bn_backward_exercise("batchnorm_backward_alt", layers.batchnorm_backward_alt,
+                          own_forbidden=("__main__.batchnorm_backward",),
+                          closed_form_mistakes=_CLOSED_FORM_MISTAKES),
     Exercise(
         name="layernorm_forward",
         reference={"layernorm_forward": layers.layernorm_forward},

@@ -107,17 +107,17 @@ def net_check_edition(tmp_path_factory):
                                forbidden)
 
 
-def _net_verdict(edition, replace=None):
+def _net_verdict(edition, replace=None, name="fc_net_loss"):
     nb = nbformat.read(DEFAULT_NOTEBOOKS / NET_NOTEBOOK / f"{NET_NOTEBOOK}.ipynb", as_version=4)
     setup = next(c.source for c in nb.cells if grade_id(c) == "setup")
     cells = {grade_id(c): c.source for c in nb.cells
              if c.cell_type == "code" and is_solution(c) and grade_id(c)}
     if replace is not None:
-        cells["fc_net_loss"] = replace
-    exercises = [ex for ex in exercises_for(NET_NOTEBOOK) if ex.name == "fc_net_loss"]
+        cells[name] = replace
+    exercises = [ex for ex in exercises_for(NET_NOTEBOOK) if ex.name == name]
     result = run_checks(exercises, setup, list(cells.items()), LocalLauncher([edition.path]),
                         timeout=60)
-    return judge(exercises, result)["fc_net_loss"]
+    return judge(exercises, result)[name]
 
 
 def test_the_network_is_checked_on_a_model_built_in_the_child(net_check_edition):
@@ -131,3 +131,27 @@ def test_the_network_is_checked_on_a_model_built_in_the_child(net_check_edition)
 def test_delegating_the_network_to_the_library_earns_nothing(net_check_edition, route):
     verdict = _net_verdict(net_check_edition, SWITCH_OFF_THE_WATCH + NET_DELEGATIONS[route])
     assert verdict.hidden_passed == 0 and not verdict.visible_ok, verdict
+
+
+# ---- notebook 04's closed form: derived, not handed to the student's own graph version ----
+# Nothing in the library to refuse here: the watch recognises the code of the student's own
+# batchnorm_backward (``__main__.batchnorm_backward``), however the closed form reaches it.
+OWN_DELEGATIONS = {
+    "a call": "def batchnorm_backward_alt(dout, cache):\n    return batchnorm_backward(dout, cache)\n",
+    "a saved reference": ("_graph = batchnorm_backward\n\n\ndef batchnorm_backward_alt(dout, cache):\n"
+                          "    return _graph(dout, cache)\n"),
+    "the same function": "batchnorm_backward_alt = batchnorm_backward\n",
+}
+
+
+def test_the_derived_closed_form_earns_every_point(net_check_edition):
+    verdict = _net_verdict(net_check_edition, name="batchnorm_backward_alt")
+    assert verdict.hidden_passed == verdict.hidden_total and verdict.visible_ok, verdict
+
+
+@pytest.mark.parametrize("route", list(OWN_DELEGATIONS))
+def test_a_closed_form_that_calls_the_graph_version_earns_nothing(net_check_edition, route):
+    verdict = _net_verdict(net_check_edition, OWN_DELEGATIONS[route], name="batchnorm_backward_alt")
+    assert verdict.hidden_passed == 0 and not verdict.visible_ok, verdict
+    assert verdict.zero_reason.startswith(
+        "your batchnorm_backward_alt calls your own batchnorm_backward: write it yourself"), verdict
