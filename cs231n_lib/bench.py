@@ -8,7 +8,12 @@ them: the bytes each pass moves and the flops of its multiplies, at the copy ban
 the matmul peak measured in the same run, beside the time the pass took. All candidates
 are timed round-robin, so a busy machine slows them alike, each timed call right after
 untimed ones of the same candidate (see _round_robin), and each figure is the median of
---repeat runs.
+--repeat runs. With --cpu-time (and --threads 1) the figures are CPU seconds, which other
+processes on a shared machine disturb far less than wall-clock time.
+
+The layers' goals (f+b/torch at most GOALS) are checked at the end of each dtype's table,
+beside the ratio this algorithm could reach at best: at its floor, the larger of the time
+its bytes take at the copy bandwidth and the time its multiplies take at the matmul peak.
 
 OpenBLAS reads OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE when it loads; set to a smaller core
 or cache than the machine has, they roughly halve matmul speed. The bench reports them,
@@ -18,6 +23,7 @@ and --clean-env re-runs it with both removed (for this process only; nothing els
 import argparse
 import os
 import sys
+import time
 
 BLAS_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
@@ -32,6 +38,12 @@ LAYERS = {
     "D": (64, 3, 31, 31, 16, 5, 5, 2, 2),
 }
 
+# Goals for our forward + backward time over PyTorch's, per (layer, dtype).
+GOALS = {("D", "float32"): 1.5, ("D", "float64"): 0.5, ("A", "float64"): 0.5}
+
+# What times a call: wall-clock time, or with --cpu-time this process's CPU time.
+clock = time.perf_counter
+
 
 def parse_args(argv):
     p = argparse.ArgumentParser(prog="python -m cs231n_lib.bench", description=__doc__.split("\n")[0])
@@ -44,6 +56,9 @@ def parse_args(argv):
     p.add_argument("--threads", type=int, default=None,
                    help="cores for everyone (BLAS, our blocks, torch); default: all. "
                         "--threads 1 compares work per core, which a busy machine disturbs least")
+    p.add_argument("--cpu-time", action="store_true",
+                   help="time CPU seconds instead of wall-clock ones (needs --threads 1, as CPU "
+                        "time adds up the threads): steadier on a machine other work shares")
     p.add_argument("--clean-env", action="store_true",
                    help=f"re-run with {' and '.join(BLAS_ENV)} removed from the environment")
     return p.parse_args(argv)
@@ -75,8 +90,6 @@ def _round_robin(fns, repeat, settle=True):
     left running, and the timed call sees what a training loop calling the layer again
     and again sees.
     """
-    import time
-
     import numpy as np
     for f in fns.values():  # warm up: workspaces, BLAS threads, page faults
         f()
@@ -88,9 +101,9 @@ def _round_robin(fns, repeat, settle=True):
                 f()
                 while time.perf_counter() < until:
                     f()
-            t = time.perf_counter()
+            t = clock()
             f()
-            times[name].append(time.perf_counter() - t)
+            times[name].append(clock() - t)
     return {name: np.array(t) for name, t in times.items()}
 
 
@@ -143,24 +156,64 @@ def copy_bandwidth(threads, repeat):
     return 2 * COPY_BYTES / t / 1e9
 
 
+def in_out_bytes(layer, itemsize):
+    """{pass: bytes} that any implementation must move: each pass reads its inputs and
+    writes its results at least once (forward: x, w, b in, out out; backward: dout, x, w
+    in, dx, dw, db out)."""
+    N, C, H, W, F, HH, WW, s, p = LAYERS[layer]
+    H_out, W_out = (H + 2 * p - HH) // s + 1, (W + 2 * p - WW) // s + 1
+    x, w, out = N * C * H * W, F * C * HH * WW, N * F * H_out * W_out
+    return {"fwd": (x + w + F + out) * itemsize, "bwd": (out + 2 * x + 2 * w + F) * itemsize}
+
+
+def bounds(row, bandwidth, peak):
+    """For a GEMM-path row, per pass: (bytes any implementation moves, bytes this algorithm
+    moves, its flops, those bytes' ms at the copy bandwidth, the flops' ms at the matmul
+    peak, the floor: the larger of the two, as if copies and multiplies overlapped fully)."""
+    from .conv.gemm import traffic
+    N, C, H, W, F, HH, WW, s, p = LAYERS[row["layer"]]
+    itemsize = 4 if row["dtype"] == "float32" else 8
+    least = in_out_bytes(row["layer"], itemsize)
+    found = {}
+    for name, (nbytes, flops) in traffic((N, C, H, W), (F, C, HH, WW), s, p, itemsize).items():
+        t_copy, t_mm = nbytes / bandwidth / 1e6, flops / peak / 1e6
+        found[name] = (least[name], nbytes, flops, t_copy, t_mm, max(t_copy, t_mm))
+    return found
+
+
 def traffic_rows(rows, bandwidth, peak):
     """The second table: for each GEMM-path row, each pass's bytes and flops, the time
     they take at the copy bandwidth and at the matmul peak, and the time measured."""
-    from .conv.gemm import traffic
     lines = []
     for r in rows:
         if r["method"] != "gemm":
             continue
-        N, C, H, W, F, HH, WW, s, p = LAYERS[r["layer"]]
-        itemsize = 4 if r["dtype"] == "float32" else 8
-        for name, (nbytes, flops) in traffic((N, C, H, W), (F, C, HH, WW), s, p,
-                                             itemsize).items():
-            t_copy = nbytes / bandwidth / 1e6
-            t_mm = flops / peak / 1e6
+        for name, (least, nbytes, flops, t_copy, t_mm, floor) in bounds(r, bandwidth, peak).items():
             t = r[f"{name}_ms"]
-            lines.append(f"{r['layer'] + ' ':<5} {r['dtype']:<7} {name:<4} {nbytes / 1e6:8.1f} "
-                         f"{flops / 1e6:7.1f} {t_copy:8.2f} {t_mm:8.2f} {t_copy + t_mm:8.2f} "
-                         f"{t:8.2f} {t / (t_copy + t_mm):6.1f}")
+            lines.append(f"{r['layer'] + ' ':<5} {r['dtype']:<7} {name:<4} {least / 1e6:7.1f} "
+                         f"{least / bandwidth / 1e6:7.2f} {nbytes / 1e6:8.1f} {flops / 1e6:7.1f} "
+                         f"{t_copy:8.2f} {t_mm:8.2f} {floor:8.2f} {t:8.2f} {t / floor:7.1f}")
+    return lines
+
+
+def goal_rows(rows, bandwidth, peak):
+    """Each layer with a goal: f+b/torch measured, the goal, and f+b/torch at this
+    algorithm's floor (both passes at their floors): above the goal, no tuning of this
+    algorithm reaches it."""
+    lines = []
+    for r in rows:
+        goal = GOALS.get((r["layer"], r["dtype"]))
+        if goal is None or "fwd_bwd_vs_torch" not in r:
+            continue
+        line = (f"{r['layer'] + ' ':<5} {r['dtype']:<7} f+b/torch {r['fwd_bwd_vs_torch']:5.2f}, "
+                f"goal <= {goal:.2f}: {'met' if r['fwd_bwd_vs_torch'] <= goal else 'NOT met'}")
+        if r["method"] == "gemm":
+            floor = sum(b[-1] for b in bounds(r, bandwidth, peak).values())
+            best = floor / r["torch_fwd_bwd_ms"]
+            line += (f"; at this algorithm's floor ({floor:.2f} ms against torch's "
+                     f"{r['torch_fwd_bwd_ms']:.2f} ms) it would be {best:.2f}"
+                     f"{' (the goal is below the floor)' if best > goal else ''}")
+        lines.append(line)
     return lines
 
 
@@ -227,6 +280,10 @@ def main(argv=None):
     args = parse_args(argv)
     if args.repeat < 1 or args.naive_n < 1 or (args.threads is not None and args.threads < 1):
         raise SystemExit("--repeat, --naive-n and --threads must be at least 1")
+    if args.cpu_time and args.threads != 1:
+        raise SystemExit("--cpu-time needs --threads 1: CPU time adds up the threads")
+    global clock
+    clock = time.process_time if args.cpu_time else time.perf_counter
     present = [k for k in BLAS_ENV if k in os.environ]
     if args.clean_env and present:
         _reexec_without_blas_env(argv)  # does not return
@@ -267,7 +324,8 @@ def main(argv=None):
     cleaned = os.environ.get("CS231N_BENCH_CLEANED")
     if cleaned:
         print(f"(re-run with {cleaned} removed from the environment)")
-    print(f"{threads} thread(s) each for BLAS, our batch blocks and torch; median of "
+    print(f"{threads} thread(s) each for BLAS, our batch blocks and torch; "
+          f"{'CPU' if args.cpu_time else 'wall-clock'} time, median of "
           f"{args.repeat} runs, all candidates timed round-robin, each call timed after "
           f"{SETTLE_S * 1e3:.0f} ms of untimed calls of the same candidate (ratios to torch: the "
           f"median of the ratios within each round); "
@@ -310,9 +368,15 @@ def main(argv=None):
         bound = traffic_rows(rows, bandwidth, peak)
         if bound:
             print(f"\n{np.dtype(dtype).name}, GEMM path: what each pass has to move and multiply")
-            print(f"{'layer':<5} {'dtype':<7} {'pass':<4} {'MB moved':>8} {'MFLOP':>7} "
-                  f"{'copy ms':>8} {'mm ms':>8} {'sum ms':>8} {'ms':>8} {'x sum':>6}")
+            print(f"{'layer':<5} {'dtype':<7} {'pass':<4} {'MB i+o':>7} {'i+o ms':>7} "
+                  f"{'MB moved':>8} {'MFLOP':>7} {'copy ms':>8} {'mm ms':>8} {'floor ms':>8} "
+                  f"{'ms':>8} {'x floor':>7}")
             for line in bound:
+                print(line, flush=True)
+        goals = goal_rows(rows, bandwidth, peak)
+        if goals:
+            print(f"\n{np.dtype(dtype).name}, goals (f+b/torch)")
+            for line in goals:
                 print(line, flush=True)
     print("\nlayers: " + "; ".join(
         f"{k}: N{v[0]} C{v[1]} {v[2]}x{v[3]} F{v[4]} {v[5]}x{v[6]} stride {v[7]} pad {v[8]}"
@@ -322,12 +386,14 @@ def main(argv=None):
               "x naive: naive loops' time / ours (forward + backward)")
     if torch is not None:
         legend += "; f/torch, f+b/torch: our time / PyTorch's (below 1 means faster)"
-    legend += ("\nMB moved: every array each step of the pass reads or writes, counted once "
+    legend += ("\nMB i+o: the pass's inputs and results, which any implementation reads or "
+               "writes at least once; i+o ms: those at the copy bandwidth. MB moved: every "
+               "array each NumPy step of this algorithm reads or writes, counted once "
                "(cs231n_lib.conv.gemm.traffic; BLAS's own packing copies come on top); "
                "MFLOP: its matrix multiplies, cropped positions included; copy ms, mm ms: "
-               "those at the copy bandwidth and at the matmul peak; sum ms: both added (copies "
-               "and multiplies could overlap, so this algorithm's floor lies between the "
-               "larger and the sum); ms: measured; x sum: ms / sum ms")
+               "those at the copy bandwidth and at the matmul peak; floor ms: the larger of "
+               "the two (this algorithm's least time, as if copies and multiplies overlapped "
+               "fully); ms: measured; x floor: ms / floor ms")
     print(legend)
 
 

@@ -20,10 +20,11 @@ def test_prints_a_row_per_layer_and_dtype(capsys):
     assert "torch skipped (--no-torch)" in text and "f+b/torch" not in text
     assert re.search(r"^copy bandwidth [\d.]+ GB/s", text, re.M)
     for dtype in ("float32", "float64"):
-        for pass_ in ("fwd", "bwd"):  # the traffic table: MB, MFLOP, 4 times, a ratio
+        for pass_ in ("fwd", "bwd"):  # the traffic table: MB and ms in+out, MB, MFLOP, 4 times, a ratio
             row = re.search(rf"^D\s+{dtype}\s+{pass_}\s+(.*)$", text, re.M)
             numbers = [float(v) for v in row.group(1).split()]
-            assert len(numbers) == 7 and all(v > 0 for v in numbers)
+            assert len(numbers) == 9 and all(v > 0 for v in numbers)
+    assert "goals (f+b/torch)" not in text  # no torch, nothing to hold the goals against
 
 
 def test_traffic_counts_the_columns_matrix():
@@ -38,6 +39,30 @@ def test_traffic_counts_the_columns_matrix():
     assert 3 * cols < t["fwd"][0] < 4 * cols
     assert t["fwd"][1] == 2 * F * (g.K + 1) * N * g.P
     assert t["bwd"][1] == t["fwd"][1] + 2 * F * g.K * N * g.P
+
+
+def test_in_out_bytes_are_the_layers_arrays_once():
+    # Layer D in float64: x (64, 3, 31, 31), w (16, 3, 5, 5), b (16,), out (64, 16, 16, 16).
+    x, w, b, out = 64 * 3 * 31 * 31, 16 * 3 * 5 * 5, 16, 64 * 16 * 16 * 16
+    assert bench.in_out_bytes("D", 8) == {"fwd": 8 * (x + w + b + out),
+                                          "bwd": 8 * (out + x + w + x + w + b)}
+
+
+def test_goals_name_the_ratio_the_floor_would_give():
+    row = {"layer": "D", "dtype": "float64", "method": "gemm", "fwd_bwd_vs_torch": 0.8,
+           "torch_fwd_bwd_ms": 10.0}
+    bandwidth, peak = 20.0, 40.0  # GB/s, GFLOP/s
+    floor = sum(b[-1] for b in bench.bounds(row, bandwidth, peak).values())
+    (line,) = bench.goal_rows([row], bandwidth, peak)
+    assert "goal <= 0.50: NOT met" in line and f"it would be {floor / 10.0:.2f}" in line
+    (line,) = bench.goal_rows([{**row, "fwd_bwd_vs_torch": 0.4}], bandwidth, peak)
+    assert "goal <= 0.50: met" in line
+    assert bench.goal_rows([{**row, "layer": "B"}], bandwidth, peak) == []  # no goal for B
+
+
+def test_cpu_time_needs_one_thread():
+    with pytest.raises(SystemExit, match="--cpu-time needs --threads 1"):
+        bench.main(["--layers", "D", "--repeat", "1", "--no-torch", "--cpu-time"])
 
 
 def test_round_robin_times_every_candidate_each_round(monkeypatch):
