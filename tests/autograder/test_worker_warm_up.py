@@ -1,0 +1,48 @@
+"""What the warm server prepares once for every worker (autograder/worker.py, warm_up): nbgrader's
+cell-metadata validation with validators built once decides exactly as jsonschema.validate does."""
+
+import subprocess
+import sys
+import textwrap
+
+PROBE = textwrap.dedent("""
+    import jsonschema
+    from nbformat.v4 import new_code_cell, new_notebook
+    from nbgrader.nbgraderformat import MetadataValidator, ValidationError
+    from nbgrader.nbgraderformat import common
+
+    def meta(**changes):
+        good = {"grade": True, "grade_id": "f-visible", "locked": True, "points": 1.0,
+                "schema_version": 3, "solution": False, "task": False}
+        return {**good, **changes}
+
+    CASES = {"good": meta(), "text points": meta(points="one"), "no grade id": meta(grade_id=None),
+             "grade not a bool": meta(grade="yes")}
+
+    def verdicts():
+        found = {}
+        for name, nbgrader_meta in CASES.items():
+            nb = new_notebook(cells=[new_code_cell("pass", metadata={"nbgrader": nbgrader_meta})])
+            try:
+                MetadataValidator().validate_nb(nb)
+                found[name] = "valid"
+            except (ValidationError, jsonschema.ValidationError) as exc:
+                found[name] = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+        return found
+
+    plain = verdicts()
+    import autograder.worker
+    autograder.worker.validate_metadata_with_built_validators()
+    assert common.jsonschema is not jsonschema, "the validation was not replaced"
+    built = verdicts()
+    assert built == plain, (built, plain)
+    assert plain["good"] == "valid" and sum(v != "valid" for v in plain.values()) == 3, plain
+    print("same")
+""")
+
+
+def test_metadata_validation_with_built_validators_decides_as_jsonschema_validate():
+    # In a process of its own: the replacement stays for the rest of a process's life.
+    done = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "same"
