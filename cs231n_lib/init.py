@@ -2,9 +2,9 @@
 
 Each function returns a (fan_in, fan_out) weight matrix. The scale matters: with std 0.01 the
 activations of a deep tanh net shrink towards zero layer by layer (and the gradients with
-them); with std 1 they saturate. Xavier (variance 1/fan_in) keeps the variance of a linear
-or tanh layer's output equal to its input's; He (variance 2/fan_in) does the same for ReLU,
-which zeros half its inputs.
+them); with std 1 they saturate. Xavier's variance keeps the variance of a linear or tanh
+layer's output equal to its input's; He's does the same for ReLU, which zeros half its inputs
+(notebook 03 derives both from the variance of a sum of fan_in products).
 
 `rng` may be None (fresh entropy), an int seed, or a numpy Generator.
 """
@@ -34,7 +34,9 @@ def small_random(fan_in, fan_out, std=0.01, rng=None, dtype=np.float64):
 
 @exercise("03_initialisation")
 def xavier(fan_in, fan_out, rng=None, dtype=np.float64):
-    """Xavier/Glorot initialisation: Gaussian with variance 1 / fan_in.
+    """Xavier/Glorot initialisation, for tanh nets: zero-mean Gaussian weights whose variance
+    keeps the variance of a unit's output equal to that of its inputs, where the activation is
+    close to linear. Which variance that is, section 2 derives.
 
     Inputs: fan_in, fan_out ints; rng; dtype. Returns: W (fan_in, fan_out).
     """
@@ -45,7 +47,9 @@ def xavier(fan_in, fan_out, rng=None, dtype=np.float64):
 
 @exercise("03_initialisation")
 def he(fan_in, fan_out, rng=None, dtype=np.float64):
-    """He/Kaiming initialisation for ReLU nets: Gaussian with variance 2 / fan_in.
+    """He/Kaiming initialisation, for ReLU nets: zero-mean Gaussian weights whose variance keeps
+    the variance of the pre-activations the same from layer to layer although each ReLU zeros
+    half of them. Which variance that is, section 2 derives.
 
     Inputs: fan_in, fan_out ints; rng; dtype. Returns: W (fan_in, fan_out).
     """

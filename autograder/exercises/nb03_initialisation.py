@@ -1,4 +1,8 @@
-"""Exercises of notebook 03: Xavier and He initialisation, per-layer forward statistics."""
+"""Exercises of notebook 03: Xavier and He initialisation, per-layer forward statistics.
+
+Xavier and He are one exercise, ``he``: the student derives both scales from one variance
+argument and writes both functions in one cell (xavier, then he); its checks run both.
+"""
 
 import numpy as np
 
@@ -30,11 +34,12 @@ def _init_probe(name, fan_in, fan_out):
 
 
 def _init_checks(name):
+    """One visible and three hidden checks of ns[name], each named after the scheme."""
     return (
-        Check("fan_in=500, fan_out=300", _init_probe(name, 500, 300), hidden=False, tol=0.02),
-        Check("fan_in=50, fan_out=2000", _init_probe(name, 50, 2000), tol=0.02),
-        Check("tiny layer 3 x 1", _init_probe(name, 3, 1), tol=0.02),
-        Check("fan_in=2000, fan_out=64", _init_probe(name, 2000, 64), tol=0.02),
+        Check(f"{name}: fan_in=500, fan_out=300", _init_probe(name, 500, 300), hidden=False, tol=0.02),
+        Check(f"{name}: fan_in=50, fan_out=2000", _init_probe(name, 50, 2000), tol=0.02),
+        Check(f"{name}: tiny layer 3 x 1", _init_probe(name, 3, 1), tol=0.02),
+        Check(f"{name}: fan_in=2000, fan_out=64", _init_probe(name, 2000, 64), tol=0.02),
     )
 
 
@@ -56,40 +61,33 @@ def _global_rng(std_fn):
     return make
 
 
-XAVIER = Exercise(
-    name="xavier",
-    reference={"xavier": init.xavier},
-    checks=_init_checks("xavier"),
-    mistakes=(
-        Mistake("the Xavier variance is 1 / fan_in, so the std is sqrt(1 / fan_in); you used 1 / fan_in as the std",
-                {"xavier": _gauss(lambda i, o: 1 / i)}),
-        Mistake("Xavier uses fan_in (the number of inputs of a unit), not fan_out",
-                {"xavier": _gauss(lambda i, o: np.sqrt(1 / o))}),
-        Mistake("variance 2 / fan_in is He initialisation; Xavier is 1 / fan_in",
-                {"xavier": _gauss(lambda i, o: np.sqrt(2 / i))}),
-        Mistake("the weights must be zero-mean Gaussian: rng.random draws uniformly from [0, 1)",
-                {"xavier": _uniform_unit}),
-        Mistake("draw the weights from the rng argument, not from np.random",
-                {"xavier": _global_rng(lambda i, o: np.sqrt(1 / i))}),
-    ),
-    forbidden=("cs231n_lib.init.xavier", "cs231n_lib.init.he", "cs231n_lib.init.small_random"),
-)
+_INITS = ("cs231n_lib.init.xavier", "cs231n_lib.init.he", "cs231n_lib.init.small_random")
 
-HE = Exercise(
-    name="he",
-    reference={"he": init.he},
-    checks=_init_checks("he"),
+XAVIER_AND_HE = Exercise(
+    name="he",  # one cell: xavier, then he, both from the variance of a sum of fan_in products
+    reference={"xavier": init.xavier, "he": init.he},
+    checks=_init_checks("xavier") + _init_checks("he"),
     mistakes=(
-        Mistake("He initialisation has variance 2 / fan_in; variance 1 / fan_in is Xavier",
-                {"he": _gauss(lambda i, o: np.sqrt(1 / i))}),
-        Mistake("the He variance is 2 / fan_in, so the std is sqrt(2 / fan_in); you used 2 / fan_in as the std",
-                {"he": _gauss(lambda i, o: 2 / i)}),
-        Mistake("He uses fan_in (the number of inputs of a unit), not fan_out",
-                {"he": _gauss(lambda i, o: np.sqrt(2 / o))}),
+        Mistake("your xavier uses the variance as the standard deviation: rng.standard_normal "
+                "draws with std 1, so scale it by the square root of the variance you derived",
+                {"xavier": _gauss(lambda i, o: 1 / i)}),
+        Mistake("your xavier scales with fan_out: Var(a) sums fan_in products, one per input of "
+                "the unit", {"xavier": _gauss(lambda i, o: np.sqrt(1 / o))}),
+        Mistake("your xavier has He's variance: without a ReLU nothing halves the second moment, "
+                "so nothing needs doubling", {"xavier": _gauss(lambda i, o: np.sqrt(2 / i))}),
+        Mistake("your xavier's weights are not zero-mean Gaussian: rng.random draws uniformly "
+                "from [0, 1)", {"xavier": _uniform_unit}),
+        Mistake("your he has Xavier's variance: the ReLU zeros half of its inputs and halves "
+                "E[x^2], which the weights must make up for", {"he": _gauss(lambda i, o: np.sqrt(1 / i))}),
+        Mistake("your he uses the variance as the standard deviation: scale the unit Gaussian "
+                "by the square root of the variance you derived", {"he": _gauss(lambda i, o: 2 / i)}),
+        Mistake("your he scales with fan_out: Var(a) sums fan_in products, one per input of "
+                "the unit", {"he": _gauss(lambda i, o: np.sqrt(2 / o))}),
         Mistake("draw the weights from the rng argument, not from np.random",
-                {"he": _global_rng(lambda i, o: np.sqrt(2 / i))}),
+                {"xavier": _global_rng(lambda i, o: np.sqrt(1 / i)),
+                 "he": _global_rng(lambda i, o: np.sqrt(2 / i))}),
     ),
-    forbidden=("cs231n_lib.init.xavier", "cs231n_lib.init.he", "cs231n_lib.init.small_random"),
+    forbidden=_INITS,
 )
 
 
@@ -155,4 +153,4 @@ FORWARD_STATS = Exercise(
     forbidden=("cs231n_lib.stats.forward_stats",),
 )
 
-EXERCISES = (XAVIER, HE, FORWARD_STATS)
+EXERCISES = (XAVIER_AND_HE, FORWARD_STATS)
