@@ -27,6 +27,9 @@ def autograde_config(job: WorkerJob):
     root, options = Path(job.root), job.options
     c = base_config(root, f"sqlite:///{root / 'gradebook.db'}")
     c.Autograde.autograde_preprocessors = autograde_preprocessors()
+    # nbconvert validates the whole notebook after each of the dozen preprocessors; once, after
+    # the last, is enough (the graded notebook is still validated whole before it is written).
+    c.NotebookExporter.optimistic_validation = True
     for section in ("Execute", "GuardedExecute"):
         c[section].timeout = int(options["cell_timeout"])
         c[section].iopub_timeout = 5
