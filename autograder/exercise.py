@@ -1,6 +1,6 @@
 """What an exercise is, for grading.
 
-An exercise is one name a student defines in a solution cell (``relu_backward``, ``xavier``,
+An exercise is one name a student defines in a solution cell (``relu_backward``, ``he``,
 ``Graph``...). Grading never trusts the student's kernel: the student's definitions are run on
 probe inputs, and the *outputs* are compared with the reference implementation's outputs by code
 that lives in the grader's own process. This module holds the data model and the pure

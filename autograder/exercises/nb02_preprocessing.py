@@ -1,4 +1,9 @@
-"""Exercises of notebook 02: preprocessing fitted on the training split only."""
+"""Exercises of notebook 02: preprocessing fitted on the training split only.
+
+The two ways of centring images are one exercise, ``subtract_channel_mean``: the student writes
+``subtract_mean_image`` and ``subtract_channel_mean`` in one cell (one mean and one subtraction
+each, over different axes), and its checks run both.
+"""
 
 import numpy as np
 
@@ -152,30 +157,6 @@ def _mean_image_per_image(X_train, *others):
     return tuple(X - X.mean(axis=tuple(range(1, X.ndim)), keepdims=True) for X in (X_train, *others))
 
 
-MEAN_IMAGE = Exercise(
-    name="subtract_mean_image",
-    reference={"subtract_mean_image": P.subtract_mean_image},
-    checks=(
-        Check("grey 8x8 images (N, 1, 8, 8)", _probe("subtract_mean_image",
-                                                     [(30, 1, 8, 8), (10, 1, 8, 8)], "images"),
-              hidden=False),
-        Check("colour images with val and test", _probe("subtract_mean_image",
-                                                        [(12, 3, 5, 4), (3, 3, 5, 4), (1, 3, 5, 4)],
-                                                        "images")),
-        Check("flat vectors (N, D)", _probe("subtract_mean_image", [(25, 6), (4, 6)], "images")),
-    ),
-    mistakes=(
-        Mistake("the mean image has one value per pixel (mean over axis 0); yours subtracts a "
-                "single number", {"subtract_mean_image": _mean_image_scalar}),
-        Mistake("each split was centred with its own mean image; use the training mean for all",
-                {"subtract_mean_image": _mean_image_own}),
-        Mistake("you subtracted each image's own mean; the mean image averages over the "
-                "training examples", {"subtract_mean_image": _mean_image_per_image}),
-    ),
-    forbidden=("cs231n_lib.preprocess.subtract_mean_image",),
-)
-
-
 def _channel_mean_image(X_train, *others):
     return P.subtract_mean_image(X_train, *others)
 
@@ -189,29 +170,41 @@ def _channel_mean_scalar(X_train, *others):
     return tuple(X - m for X in (X_train, *others))
 
 
-CHANNEL_MEAN = Exercise(
-    name="subtract_channel_mean",
-    reference={"subtract_channel_mean": P.subtract_channel_mean},
+CENTRING = Exercise(
+    name="subtract_channel_mean",  # one cell: subtract_mean_image, then subtract_channel_mean
+    reference={"subtract_mean_image": P.subtract_mean_image,
+               "subtract_channel_mean": P.subtract_channel_mean},
     checks=(
-        Check("colour images (N, 3, 6, 6)", _probe("subtract_channel_mean",
-                                                   [(20, 3, 6, 6), (5, 3, 6, 6)], "images"),
-              hidden=False),
-        Check("grey images, val and test", _probe("subtract_channel_mean",
-                                                  [(15, 1, 8, 8), (4, 1, 8, 8), (2, 1, 8, 8)],
-                                                  "images")),
-        Check("two channels, a batch of 1 to transform",
+        Check("mean image: grey 8x8 images (N, 1, 8, 8)",
+              _probe("subtract_mean_image", [(30, 1, 8, 8), (10, 1, 8, 8)], "images"), hidden=False),
+        Check("channel mean: colour images (N, 3, 6, 6)",
+              _probe("subtract_channel_mean", [(20, 3, 6, 6), (5, 3, 6, 6)], "images"), hidden=False),
+        Check("mean image: colour images with val and test",
+              _probe("subtract_mean_image", [(12, 3, 5, 4), (3, 3, 5, 4), (1, 3, 5, 4)], "images")),
+        Check("mean image: flat vectors (N, D)",
+              _probe("subtract_mean_image", [(25, 6), (4, 6)], "images")),
+        Check("channel mean: grey images, val and test",
+              _probe("subtract_channel_mean", [(15, 1, 8, 8), (4, 1, 8, 8), (2, 1, 8, 8)], "images")),
+        Check("channel mean: two channels, a batch of 1 to transform",
               _probe("subtract_channel_mean", [(9, 2, 3, 5), (1, 2, 3, 5)], "images")),
     ),
     mistakes=(
-        Mistake("you subtracted the mean image (one value per pixel); the channel mean is one "
-                "value per channel, averaged over N, H and W",
+        Mistake("the mean image has one value per pixel (mean over axis 0); your "
+                "subtract_mean_image subtracts a single number",
+                {"subtract_mean_image": _mean_image_scalar}),
+        Mistake("your subtract_mean_image centres each split with its own mean image; use the "
+                "training mean for all", {"subtract_mean_image": _mean_image_own}),
+        Mistake("your subtract_mean_image subtracts each image's own mean; the mean image "
+                "averages over the training examples", {"subtract_mean_image": _mean_image_per_image}),
+        Mistake("your subtract_channel_mean subtracts the mean image (one value per pixel); the "
+                "channel mean is one value per channel, averaged over N, H and W",
                 {"subtract_channel_mean": _channel_mean_image}),
-        Mistake("each split was centred with its own channel means; use the training means",
-                {"subtract_channel_mean": _channel_mean_own}),
-        Mistake("you subtracted a single mean over all channels; take one mean per channel",
-                {"subtract_channel_mean": _channel_mean_scalar}),
+        Mistake("your subtract_channel_mean centres each split with its own channel means; use "
+                "the training means", {"subtract_channel_mean": _channel_mean_own}),
+        Mistake("your subtract_channel_mean subtracts a single mean over all channels; take one "
+                "mean per channel", {"subtract_channel_mean": _channel_mean_scalar}),
     ),
-    forbidden=("cs231n_lib.preprocess.subtract_channel_mean",),
+    forbidden=("cs231n_lib.preprocess.subtract_mean_image", "cs231n_lib.preprocess.subtract_channel_mean"),
 )
 
-EXERCISES = (NORMALISE, PCA, MEAN_IMAGE, CHANNEL_MEAN)
+EXERCISES = (NORMALISE, PCA, CENTRING)
