@@ -12,8 +12,9 @@ untimed ones of the same candidate (see _round_robin), and each figure is the me
 processes on a shared machine disturb far less than wall-clock time.
 
 The layers' goals (f+b/torch at most GOALS) are checked at the end of each dtype's table,
-beside the ratio this algorithm could reach at best: at its floor, the larger of the time
-its bytes take at the copy bandwidth and the time its multiplies take at the matmul peak.
+beside the ratio this algorithm could reach at best: at its floor, where each of its
+steps, one after another, takes only the longer of its bytes at the copy bandwidth and its
+multiplies at the matmul peak.
 
 OpenBLAS reads OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE when it loads; set to a smaller core
 or cache than the machine has, they roughly halve matmul speed. The bench reports them,
@@ -169,15 +170,22 @@ def in_out_bytes(layer, itemsize):
 def bounds(row, bandwidth, peak):
     """For a GEMM-path row, per pass: (bytes any implementation moves, bytes this algorithm
     moves, its flops, those bytes' ms at the copy bandwidth, the flops' ms at the matmul
-    peak, the floor: the larger of the two, as if copies and multiplies overlapped fully)."""
+    peak, the floor).
+
+    The floor: NumPy runs the pass's steps one after another, and a step takes at least
+    its bytes at the copy bandwidth and at least its flops at the matmul peak, so the
+    pass takes at least the sum over its steps of the larger of the two.
+    """
     from .conv.gemm import traffic
     N, C, H, W, F, HH, WW, s, p = LAYERS[row["layer"]]
     itemsize = 4 if row["dtype"] == "float32" else 8
     least = in_out_bytes(row["layer"], itemsize)
     found = {}
-    for name, (nbytes, flops) in traffic((N, C, H, W), (F, C, HH, WW), s, p, itemsize).items():
-        t_copy, t_mm = nbytes / bandwidth / 1e6, flops / peak / 1e6
-        found[name] = (least[name], nbytes, flops, t_copy, t_mm, max(t_copy, t_mm))
+    for name, steps in traffic((N, C, H, W), (F, C, HH, WW), s, p, itemsize).items():
+        nbytes, flops = sum(b for _, b, _ in steps), sum(f for _, _, f in steps)
+        floor = sum(max(b / bandwidth, f / peak) for _, b, f in steps) / 1e6
+        found[name] = (least[name], nbytes, flops, nbytes / bandwidth / 1e6, flops / peak / 1e6,
+                       floor)
     return found
 
 
@@ -391,9 +399,10 @@ def main(argv=None):
                "array each NumPy step of this algorithm reads or writes, counted once "
                "(cs231n_lib.conv.gemm.traffic; BLAS's own packing copies come on top); "
                "MFLOP: its matrix multiplies, cropped positions included; copy ms, mm ms: "
-               "those at the copy bandwidth and at the matmul peak; floor ms: the larger of "
-               "the two (this algorithm's least time, as if copies and multiplies overlapped "
-               "fully); ms: measured; x floor: ms / floor ms")
+               "those at the copy bandwidth and at the matmul peak; floor ms: this algorithm's "
+               "least time, its steps one after another, each the longer of its bytes at the "
+               "copy bandwidth and its flops at the matmul peak; ms: measured; x floor: ms / "
+               "floor ms")
     print(legend)
 
 

@@ -270,24 +270,27 @@ def conv_backward_gemm(dout, cache):
 
 
 def traffic(x_shape, w_shape, stride, pad, itemsize):
-    """What each pass of this path has to move and compute, for the benchmark's table.
+    """What each step of this path has to move and compute, for the benchmark's table.
 
-    Returns {"fwd": (bytes, flops), "bwd": (bytes, flops)}: bytes counts every array each
-    step reads or writes, once (a lower bound: BLAS also copies its operands into
-    packed panels); flops are the GEMMs' 2*M*N*K, cropped positions included.
+    Returns {"fwd": steps, "bwd": steps}, each step (name, bytes, flops) in the order the
+    pass runs them: bytes counts every array the step reads or writes, once (a lower
+    bound: BLAS also copies its operands into packed panels); flops are the GEMMs'
+    2*M*N*K, cropped positions included.
     """
     g = _Geometry(x_shape, w_shape, stride, pad)
     Q = g.N * g.P  # columns of cols over the batch
     x, out, buf = g.N * g.C * g.H * g.W, g.N * g.F * g.H_out * g.W_out, g.Cs * Q
     K, F = g.K, g.F
-    im2col = (x + buf) + (K * Q + (K + 1) * Q)  # phase images; shifted copies into cols
-    fwd = im2col + ((K + 1) * Q + F * Q) + (F * Q + out)  # multiply; crop
-    bwd = ((out + F * Q)  # dout into the product's layout
-           + ((K + 1) * Q + F * Q)  # [dw | db] = dout @ cols^T
-           + (F * Q + K * Q)  # dcols = w^T @ dout
-           + (buf + 3 * K * Q)  # zero the gradient images; add each run (read dcols, +=)
-           + (buf + x))  # phase images back into dx
+    im2col = [("phase images", x + buf, 0),
+              ("shifted copies", K * Q + (K + 1) * Q, 0)]  # read the buffer, write cols
+    fwd = im2col + [("multiply", (K + 1) * Q + F * Q, 2 * F * (K + 1) * Q),
+                    ("crop", F * Q + out, 0)]
+    bwd = [("dout in", out + F * Q, 0),  # into the product's layout
+           ("dw multiply", (K + 1) * Q + F * Q, 2 * F * (K + 1) * Q),  # [dw | db] = dout @ cols^T
+           ("dcols multiply", F * Q + K * Q, 2 * K * F * Q),  # dcols = w^T @ dout
+           ("col2im", buf + 3 * K * Q, 0),  # zero the gradient images; add the runs (read, +=)
+           ("dx", buf + x, 0)]  # phase images back into dx
     if (K + 1) * Q * itemsize > MAX_WORKSPACE_BYTES:
-        bwd += im2col  # columns rebuilt, not kept
-    fwd_flops = 2 * F * (K + 1) * Q
-    return {"fwd": (fwd * itemsize, fwd_flops), "bwd": (bwd * itemsize, fwd_flops + 2 * K * F * Q)}
+        bwd = im2col + bwd  # columns rebuilt, not kept
+    return {name: [(step, n * itemsize, flops) for step, n, flops in steps]
+            for name, steps in (("fwd", fwd), ("bwd", bwd))}

@@ -35,10 +35,19 @@ def test_traffic_counts_the_columns_matrix():
     N, C, H, W, F, HH, WW, s, p = bench.LAYERS["D"]
     g = _Geometry((N, C, H, W), (F, C, HH, WW), s, p)
     cols = (g.K + 1) * N * g.P * 4
-    t = traffic((N, C, H, W), (F, C, HH, WW), s, p, 4)
+    t = {name: (sum(b for _, b, _ in steps), sum(f for _, _, f in steps))  # (bytes, flops)
+         for name, steps in traffic((N, C, H, W), (F, C, HH, WW), s, p, 4).items()}
     assert 3 * cols < t["fwd"][0] < 4 * cols
     assert t["fwd"][1] == 2 * F * (g.K + 1) * N * g.P
     assert t["bwd"][1] == t["fwd"][1] + 2 * F * g.K * N * g.P
+
+
+def test_the_floor_takes_each_step_at_its_own_limit():
+    # Each step at the longer of its bytes at the bandwidth and its flops at the peak: at
+    # least the larger of the pass's two totals, at most their sum.
+    row = {"layer": "D", "dtype": "float64", "method": "gemm"}
+    for least, nbytes, flops, t_copy, t_mm, floor in bench.bounds(row, 20.0, 40.0).values():
+        assert least < nbytes and max(t_copy, t_mm) < floor < t_copy + t_mm
 
 
 def test_in_out_bytes_are_the_layers_arrays_once():
