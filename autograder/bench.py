@@ -91,7 +91,10 @@ def grade_timed(course: Course, assignments: list[str], options: GradingOptions,
     jobs = [SubmissionJob(str(course.root), s, a, options) for s, a in course.submissions(assignments)]
     recorder = Recorder(course)
     start, cpu = time.monotonic(), busy_cpu_seconds()
-    run_all(grade_submission, jobs, recorder.merge, executor)
+    try:
+        run_all(grade_submission, jobs, recorder.merge, executor)
+    finally:
+        recorder.close()
     grading, cpu = time.monotonic() - start, busy_cpu_seconds() - cpu
     problems = write_feedback(course, recorder.results, executor)
     export_grades(course)

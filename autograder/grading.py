@@ -16,6 +16,8 @@ not a notebook, a timeout or a crash scores 0 with the reason said, and the batc
 
 from __future__ import annotations
 
+import copy
+import functools
 import logging
 import os
 import re
@@ -140,11 +142,20 @@ def worker_env(course: Course) -> dict[str, str]:
 # One submission
 # ---------------------------------------------------------------------------------------------
 def _template_cells(course: Course, assignment: str) -> dict[str, dict]:
-    """{notebook: {"grades": {id: max_score}, "comments": [ids]}} from the template gradebook."""
+    """{notebook: {"grades": {id: max_score}, "comments": [ids]}} from the template gradebook
+    (read once per grading process, until a new release rewrites that gradebook)."""
+    database = course.template_root / "gradebook.db"
+    stat = database.stat() if database.exists() else None
+    version = (stat.st_mtime_ns, stat.st_size) if stat else None
+    return copy.deepcopy(_read_template_cells(course.template_db_url, assignment, version))
+
+
+@functools.lru_cache(maxsize=64)
+def _read_template_cells(db_url: str, assignment: str, version) -> dict[str, dict]:
     from nbgrader.api import Gradebook
 
     cells = {}
-    with Gradebook(course.template_db_url) as gb:
+    with Gradebook(db_url) as gb:
         for nb in gb.find_assignment(assignment).notebooks:
             cells[nb.name] = {"grades": {c.name: c.max_score for c in nb.grade_cells},
                               "comments": [c.name for c in nb.solution_cells] +
@@ -333,7 +344,10 @@ def grade_class(course: Course, assignments: list[str] | None = None,
     if course.db_url.startswith("sqlite:///"):
         Path(course.db_url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
     recorder = Recorder(course)
-    run_all(grade_submission, jobs, recorder.merge, executor, on_error=_could_not_grade)
+    try:
+        run_all(grade_submission, jobs, recorder.merge, executor, on_error=_could_not_grade)
+    finally:
+        recorder.close()
     problems = write_feedback(course, recorder.results, executor)
     export_grades(course)
     if problems:

@@ -27,32 +27,31 @@ class Recorder:
     def __init__(self, course: Course):
         self.course = course
         self.results: list = []
+        self._gradebook = None
 
-    def merge(self, job, result) -> None:
-        from datetime import datetime
-
+    def gradebook(self):
+        """The gradebook, opened on the first merge and kept open: a new connection for each
+        result would also compile every one of nbgrader's queries anew (SQLAlchemy keeps its
+        compiled statements per connection pool)."""
         from nbgrader.api import Gradebook
 
+        if self._gradebook is None:
+            self._gradebook = Gradebook(self.course.db_url)
+        return self._gradebook
+
+    def close(self) -> None:
+        if self._gradebook is not None:
+            self._gradebook.close()
+            self._gradebook = None
+
+    def merge(self, job, result) -> None:
         course = self.course
-        with warnings.catch_warnings(), Gradebook(course.db_url) as gb:
-            # nbgrader's own update_or_create_submission trips SQLAlchemy autoflush warnings.
-            warnings.simplefilter("ignore")
-            gb.update_or_create_student(result.student)
-            stamp = datetime.fromisoformat(result.timestamp) if result.timestamp else None
-            kwargs = {"timestamp": stamp} if stamp else {}
-            gb.update_or_create_submission(result.assignment, result.student, **kwargs)
-            for name, nb in result.notebooks.items():
-                for gid, g in nb["grades"].items():
-                    grade = gb.find_grade(gid, name, result.assignment, result.student)
-                    grade.auto_score = g["auto_score"]
-                    grade.needs_manual_grade = (grade.manual_score is not None) or g["auto_score"] is None
-                for cid, text in nb["comments"].items():
-                    comment = gb.find_comment(cid, name, result.assignment, result.student)
-                    comment.auto_comment = text
-            # Due date, extension and late penalty from course.toml, nbgrader's way (deadlines.py).
-            lateness = record_lateness(gb, load_settings(course.root), result.assignment,
-                                       result.student)
-            gb.db.commit()
+        gb = self.gradebook()
+        try:
+            lateness = self._record(gb, result)
+        except BaseException:
+            gb.db.rollback()  # the kept session must stay usable for the next result
+            raise
         result.late_penalty, result.seconds_late = lateness.penalty, lateness.seconds_late
         if lateness.note():
             result.reason = "; ".join(filter(None, [lateness.note(), result.reason]))
@@ -75,6 +74,31 @@ class Recorder:
         report.parent.mkdir(parents=True, exist_ok=True)
         report.write_text(json.dumps(result.summary(), indent=1))
         self.results.append(result)
+
+    def _record(self, gb, result):
+        """The result's grades, comments and lateness in the gradebook, committed."""
+        from datetime import datetime
+
+        with warnings.catch_warnings():
+            # nbgrader's own update_or_create_submission trips SQLAlchemy autoflush warnings.
+            warnings.simplefilter("ignore")
+            gb.update_or_create_student(result.student)
+            stamp = datetime.fromisoformat(result.timestamp) if result.timestamp else None
+            kwargs = {"timestamp": stamp} if stamp else {}
+            gb.update_or_create_submission(result.assignment, result.student, **kwargs)
+            for name, nb in result.notebooks.items():
+                for gid, g in nb["grades"].items():
+                    grade = gb.find_grade(gid, name, result.assignment, result.student)
+                    grade.auto_score = g["auto_score"]
+                    grade.needs_manual_grade = (grade.manual_score is not None) or g["auto_score"] is None
+                for cid, text in nb["comments"].items():
+                    comment = gb.find_comment(cid, name, result.assignment, result.student)
+                    comment.auto_comment = text
+            # Due date, extension and late penalty from course.toml, nbgrader's way (deadlines.py).
+            lateness = record_lateness(gb, load_settings(self.course.root), result.assignment,
+                                       result.student)
+            gb.db.commit()
+        return lateness
 
 
 # ---------------------------------------------------------------------------------------------
