@@ -273,22 +273,23 @@ def traffic(x_shape, w_shape, stride, pad, itemsize):
     """What each step of this path has to move and compute, for the benchmark's table.
 
     Returns {"fwd": steps, "bwd": steps}, each step (name, bytes, flops) in the order the
-    pass runs them: bytes counts every array the step reads or writes, once (a lower
-    bound: BLAS also copies its operands into packed panels); flops are the GEMMs'
-    2*M*N*K, cropped positions included.
+    pass runs them: bytes counts every array the step reads or writes, once, even where
+    the step reads it several times (the phase buffer, shifted) or reads and writes it (a
+    gradient run added in place): a lower bound, as BLAS also copies its operands into
+    packed panels. flops are the GEMMs' 2*M*N*K, cropped positions included.
     """
     g = _Geometry(x_shape, w_shape, stride, pad)
     Q = g.N * g.P  # columns of cols over the batch
     x, out, buf = g.N * g.C * g.H * g.W, g.N * g.F * g.H_out * g.W_out, g.Cs * Q
     K, F = g.K, g.F
     im2col = [("phase images", x + buf, 0),
-              ("shifted copies", K * Q + (K + 1) * Q, 0)]  # read the buffer, write cols
+              ("shifted copies", buf + (K + 1) * Q, 0)]  # read the buffer, write cols
     fwd = im2col + [("multiply", (K + 1) * Q + F * Q, 2 * F * (K + 1) * Q),
                     ("crop", F * Q + out, 0)]
     bwd = [("dout in", out + F * Q, 0),  # into the product's layout
            ("dw multiply", (K + 1) * Q + F * Q, 2 * F * (K + 1) * Q),  # [dw | db] = dout @ cols^T
            ("dcols multiply", F * Q + K * Q, 2 * K * F * Q),  # dcols = w^T @ dout
-           ("col2im", buf + 3 * K * Q, 0),  # zero the gradient images; add the runs (read, +=)
+           ("col2im", K * Q + buf, 0),  # read dcols; add its runs into the gradient images
            ("dx", buf + x, 0)]  # phase images back into dx
     if (K + 1) * Q * itemsize > MAX_WORKSPACE_BYTES:
         bwd = im2col + bwd  # columns rebuilt, not kept
