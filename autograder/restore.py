@@ -8,7 +8,9 @@ its place, tests as written -- and only carries the student's answers over:
 * a solution cell (code or a written answer) is matched by its grade id; when the student has
   several cells with that id (a duplicate) the last one they edited wins;
 * a code solution cell whose metadata was lost is found by the name it defines: the exercise
-  name is the grade id (``def relu_backward``), so the last code cell defining it is taken.
+  name is the grade id (``def relu_backward``), or for a pair written in one cell the names the
+  released cell defines (``sigmoid``: ``def sigmoid_forward``, ``def sigmoid_backward``); the
+  last code cell defining them all is taken.
 
 Everything else the student typed (scratch cells, edits to locked cells) is dropped: the rules
 of every notebook say each exercise must live in its own cell.
@@ -129,13 +131,18 @@ def rebuild(release: NotebookNode, student: NotebookNode) -> tuple[NotebookNode,
             edited = [c for c in candidates if c.source != cell.source]
             chosen = (edited or candidates)[-1]
         elif cell.cell_type == "code":
-            # Metadata lost: the grade id of a code solution cell is the name it defines.
+            # Metadata lost: a code solution cell is known by the name it defines, its grade id,
+            # or, for a pair written in one cell (sigmoid: sigmoid_forward, sigmoid_backward), by
+            # every name the released cell defines.
+            released = defined_names(cell.source)
+            names = {gid} if gid in released or not released else released
             defining = [c for c in student.cells
-                        if c.get("cell_type") == "code" and gid in defined_names(c.source)]
+                        if c.get("cell_type") == "code" and names <= defined_names(c.source)]
             if defining:
                 chosen = defining[-1]
-                notes.append(f"the cell defining {gid} had lost its grading metadata; "
-                             f"it was found by the name it defines")
+                what = "names" if len(names) > 1 else "name"
+                notes.append(f"the cell defining {' and '.join(sorted(names))} had lost its "
+                             f"grading metadata; it was found by the {what} it defines")
         if chosen is not None:
             cell.source = chosen.source
     return canonical, notes

@@ -148,7 +148,7 @@ def affine_backward(dout, cache):
 def relu_forward(x):
     """out = max(0, x), elementwise.
 
-    Inputs: x, any shape (N, ...). Returns: out (same shape); cache x.
+    Inputs: x, any shape (N, ...). Returns: out (same shape); cache, what your backward needs.
     """
     x = check_array(x, "relu_forward: x")
     return np.maximum(x, 0), x
@@ -156,10 +156,11 @@ def relu_forward(x):
 
 @exercise("01_activations")
 def relu_backward(dout, cache):
-    """Backward pass of relu_forward: the gradient flows only where x > 0.
+    """Backward pass of relu_forward.
 
-    Inputs: dout (x's shape); cache x. Returns: dx (x's shape).
+    Inputs: dout (x's shape); cache from relu_forward. Returns: dx (x's shape).
     """
+    # The gradient flows only where the input was positive (0 at the kink: the left slope).
     x = cache
     check_shape(dout, x.shape, "relu_backward: dout")
     return dout * (x > 0)
@@ -169,7 +170,7 @@ def relu_backward(dout, cache):
 def sigmoid_forward(x):
     """out = 1 / (1 + exp(-x)), elementwise, without overflow for large |x|.
 
-    Inputs: x, any shape. Returns: out (same shape); cache out.
+    Inputs: x, any shape. Returns: out (same shape); cache, what your backward needs.
     """
     x = check_array(x, "sigmoid_forward: x")
     # exp(-|x|) never overflows; the two branches are the same function rewritten.
@@ -180,10 +181,11 @@ def sigmoid_forward(x):
 
 @exercise("01_activations")
 def sigmoid_backward(dout, cache):
-    """Backward pass of sigmoid_forward: d sigma / dx = sigma (1 - sigma).
+    """Backward pass of sigmoid_forward.
 
-    Inputs: dout (x's shape); cache out. Returns: dx.
+    Inputs: dout (x's shape); cache from sigmoid_forward. Returns: dx (x's shape).
     """
+    # d sigma / dx = sigma (1 - sigma): the output alone gives the local gradient.
     out = cache
     check_shape(dout, out.shape, "sigmoid_backward: dout")
     return dout * out * (1 - out)
@@ -193,7 +195,7 @@ def sigmoid_backward(dout, cache):
 def tanh_forward(x):
     """out = tanh(x), elementwise.
 
-    Inputs: x, any shape. Returns: out (same shape); cache out.
+    Inputs: x, any shape. Returns: out (same shape); cache, what your backward needs.
     """
     x = check_array(x, "tanh_forward: x")
     out = np.tanh(x)
@@ -202,10 +204,11 @@ def tanh_forward(x):
 
 @exercise("01_activations")
 def tanh_backward(dout, cache):
-    """Backward pass of tanh_forward: d tanh / dx = 1 - tanh^2.
+    """Backward pass of tanh_forward.
 
-    Inputs: dout (x's shape); cache out. Returns: dx.
+    Inputs: dout (x's shape); cache from tanh_forward. Returns: dx (x's shape).
     """
+    # d tanh / dx = 1 - tanh^2, from the output alone.
     out = cache
     check_shape(dout, out.shape, "tanh_backward: dout")
     return dout * (1 - out * out)
@@ -215,7 +218,8 @@ def tanh_backward(dout, cache):
 def leaky_relu_forward(x, alpha=0.01):
     """out = x where x > 0, alpha * x elsewhere, so that no unit is ever fully dead.
 
-    Inputs: x, any shape; alpha, the slope for x <= 0. Returns: out; cache (x, alpha).
+    Inputs: x, any shape; alpha, the slope for x <= 0.
+    Returns: out (same shape); cache, what your backward needs.
     """
     x = check_array(x, "leaky_relu_forward: x")
     out = np.where(x > 0, x, alpha * x)
@@ -226,8 +230,9 @@ def leaky_relu_forward(x, alpha=0.01):
 def leaky_relu_backward(dout, cache):
     """Backward pass of leaky_relu_forward.
 
-    Inputs: dout (x's shape); cache (x, alpha). Returns: dx.
+    Inputs: dout (x's shape); cache from leaky_relu_forward. Returns: dx (x's shape).
     """
+    # Slope 1 where x > 0, alpha elsewhere: the alpha of the forward call, kept in the cache.
     x, alpha = cache
     check_shape(dout, x.shape, "leaky_relu_backward: dout")
     return np.where(x > 0, dout, alpha * dout)
@@ -237,7 +242,8 @@ def leaky_relu_backward(dout, cache):
 def elu_forward(x, alpha=1.0):
     """out = x where x > 0, alpha * (exp(x) - 1) elsewhere.
 
-    Inputs: x, any shape; alpha, the negative saturation value. Returns: out; cache (x, out, alpha).
+    Inputs: x, any shape; alpha, the negative saturation value.
+    Returns: out (same shape); cache, what your backward needs.
     """
     x = check_array(x, "elu_forward: x")
     # expm1 of min(x, 0): accurate near 0 and no overflow warning from the unused branch.
@@ -247,10 +253,11 @@ def elu_forward(x, alpha=1.0):
 
 @exercise("01_activations")
 def elu_backward(dout, cache):
-    """Backward pass of elu_forward: 1 for x > 0, alpha * exp(x) = out + alpha elsewhere.
+    """Backward pass of elu_forward.
 
-    Inputs: dout (x's shape); cache (x, out, alpha). Returns: dx.
+    Inputs: dout (x's shape); cache from elu_forward. Returns: dx (x's shape).
     """
+    # For x <= 0 the slope is alpha * exp(x) = out + alpha: no new exponential.
     x, out, alpha = cache
     check_shape(dout, x.shape, "elu_backward: dout")
     return np.where(x > 0, dout, dout * (out + alpha))

@@ -1,8 +1,15 @@
-"""Exercises of notebook 01: forward and backward of six activation functions."""
+"""Exercises of notebook 01: five elementwise activations, each a forward/backward pair, and maxout.
+
+An elementwise activation is one exercise: the student writes its forward pass and derives its
+backward pass in the same cell, so the checks of both passes and the mistakes of both are one
+catalogue entry (``sigmoid``: ``sigmoid_forward`` and ``sigmoid_backward``). The forward checks
+come first: a student who has the forward right and the backward wrong keeps their share.
+"""
 
 import numpy as np
 
 from autograder.exercise import Check, Exercise, Mistake
+from autograder.exercises import NUMERICAL_GRADIENTS
 from cs231n_lib import layers
 
 NOTEBOOK = "01_activations"
@@ -41,33 +48,31 @@ def _pair_ref(act):
 
 
 def _elementwise(act, forward_mistakes, backward_mistakes, kwargs_probe=None):
-    """The forward and the backward exercise of one elementwise activation."""
+    """The exercise of one elementwise activation: its forward and its backward pass.
+
+    The two visible checks mirror the notebook's visible test cell; the hidden ones probe a
+    wide range, a batch of one, float32 (forward) and the ``alpha`` argument where there is one.
+    """
     kw = kwargs_probe or {}
-    fwd = Exercise(
-        name=f"{act}_forward",
+    forward = f"{act}_forward"
+    return Exercise(
+        name=act,
         reference=_pair_ref(act),
         checks=(
-            Check("x of shape (4, 5)", _forward_probe(f"{act}_forward", (4, 5), 3.0), hidden=False),
-            Check("1-D x, wide range", _forward_probe(f"{act}_forward", (11,), 8.0, kw)),
-            Check("batch of 1, 3-D x", _forward_probe(f"{act}_forward", (1, 3, 2), 2.0)),
-            Check("float32 x", _forward_probe(f"{act}_forward", (6, 2), 2.0, kw, np.float32),
+            Check("forward, x of shape (4, 5)", _forward_probe(forward, (4, 5), 3.0), hidden=False),
+            Check("backward, x of shape (4, 5)", _backward_probe(act, (4, 5), 3.0), hidden=False),
+            Check("forward, 1-D x, wide range", _forward_probe(forward, (11,), 8.0, kw)),
+            Check("forward, batch of 1, 3-D x", _forward_probe(forward, (1, 3, 2), 2.0)),
+            Check("forward, float32 x", _forward_probe(forward, (6, 2), 2.0, kw, np.float32),
                   tol=1e-6),
+            Check("backward, 1-D x, wide range", _backward_probe(act, (13,), 6.0, kw)),
+            Check("backward, batch of 1, 3-D x", _backward_probe(act, (1, 2, 3), 2.0)),
         ),
-        mistakes=forward_mistakes,
-        forbidden=(f"cs231n_lib.layers.{act}_forward",),
+        mistakes=forward_mistakes + backward_mistakes,
+        # The backward is to be derived: neither the library's pair nor a numerical gradient.
+        forbidden=(f"cs231n_lib.layers.{act}_forward", f"cs231n_lib.layers.{act}_backward",
+                   *NUMERICAL_GRADIENTS),
     )
-    bwd = Exercise(
-        name=f"{act}_backward",
-        reference=_pair_ref(act),
-        checks=(
-            Check("x of shape (4, 5)", _backward_probe(act, (4, 5), 3.0), hidden=False),
-            Check("1-D x, wide range", _backward_probe(act, (13,), 6.0, kw)),
-            Check("batch of 1, 3-D x", _backward_probe(act, (1, 2, 3), 2.0)),
-        ),
-        mistakes=backward_mistakes,
-        forbidden=(f"cs231n_lib.layers.{act}_backward",),
-    )
-    return fwd, bwd
 
 
 def _with_cache_of_input(fn):
@@ -272,4 +277,4 @@ MAXOUT_BWD = Exercise(
     forbidden=("cs231n_lib.layers.maxout_backward",),
 )
 
-EXERCISES = (*SIGMOID, *TANH, *RELU, *LEAKY, *ELU, MAXOUT_FWD, MAXOUT_BWD)
+EXERCISES = (SIGMOID, TANH, RELU, LEAKY, ELU, MAXOUT_FWD, MAXOUT_BWD)

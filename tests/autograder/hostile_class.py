@@ -756,12 +756,18 @@ def _simple(twin: str, body: str, where: str = "first"):
     return build
 
 
+def _function_names(cell) -> list[str]:
+    """The functions a released solution cell asks for, in order (an activation's cell: two)."""
+    import ast
+
+    return [node.name for node in ast.parse(cell.source).body if isinstance(node, ast.FunctionDef)]
+
+
 def _library_solutions(template: str, extra: str | None):
     def build(source, release, scope, me):
         nb = classroom.blank(source, release)
         for i, cell in enumerate(_solution_cells(nb)):
-            name = grade_id(cell)
-            cell.source = template.format(name=name)
+            cell.source = "\n".join(template.format(name=name) for name in _function_names(cell))
             if i == 0 and extra:
                 cell.source = _cell_code(scope, me, extra) + "\n" + cell.source
         return nb
@@ -771,9 +777,9 @@ def _library_solutions(template: str, extra: str | None):
 def _patched_print(source, release, scope, me):
     nb = classroom.blank(source, release)
     for i, cell in enumerate(_solution_cells(nb)):
-        name = grade_id(cell)
-        kind = name if name.startswith("maxout") else name.rsplit("_", 1)[1]
-        cell.source = WRONG[kind].format(name=name)
+        cell.source = "\n\n".join(
+            WRONG[name if name.startswith("maxout") else name.rsplit("_", 1)[1]].format(name=name)
+            for name in _function_names(cell))
         if i == 0:
             cell.source = _cell_code(scope, me, PATCHED_PRINT) + "\n" + cell.source
     return nb

@@ -128,11 +128,14 @@ def relu_forward(x):
 '''
 
 
+# A correct relu_backward, for the cells below that get only relu_forward wrong.
+RELU_BACKWARD = "\n\ndef relu_backward(dout, cache):\n    return dout * (cache > 0)\n"
+
+
 def test_patching_numpy_print_or_the_checks_earns_nothing():
-    result, verdicts = grade("01_activations", {"relu_forward": CHEAT},
-                             only=("relu_forward", "relu_backward", "sigmoid_forward"))
-    assert earns_nothing(verdicts["relu_forward"])
-    assert full_marks(verdicts["relu_backward"]) and full_marks(verdicts["sigmoid_forward"])
+    result, verdicts = grade("01_activations", {"relu": CHEAT}, only=("relu", "sigmoid"))
+    assert earns_nothing(verdicts["relu"])
+    assert full_marks(verdicts["sigmoid"])
     assert np.allclose(0.0, 1.0) is False  # the grader's NumPy is its own
 
 
@@ -144,25 +147,27 @@ def test_patching_numpy_print_or_the_checks_earns_nothing():
     "def relu_forward(x):\n    return fresh.relu_forward(x)",
 ])
 def test_calling_the_library_earns_nothing(source):
-    result, verdicts = grade("01_activations", {"relu_forward": source},
-                             only=("relu_forward", "relu_backward"))
-    assert result.calls == {"relu_forward": ["cs231n_lib.layers.relu_forward"]}
-    assert verdicts["relu_forward"].zero_reason.startswith("your relu_forward calls")
-    assert full_marks(verdicts["relu_backward"])  # relu_forward is only forbidden to itself
+    """The backward pass is the student's own and right: the one call costs the whole pair."""
+    result, verdicts = grade("01_activations", {"relu": source + RELU_BACKWARD},
+                             only=("relu", "sigmoid"))
+    assert result.calls == {"relu": ["cs231n_lib.layers.relu_forward"]}
+    assert verdicts["relu"].zero_reason.startswith("your relu calls")
+    assert earns_nothing(verdicts["relu"])
+    assert full_marks(verdicts["sigmoid"])  # relu_forward is only forbidden to its own exercise
 
 
 def test_switching_off_the_watch_earns_nothing():
     source = ("import sys\ndef relu_forward(x):\n    sys.setprofile(None)\n"
               "    return np.maximum(x, 0), x")
-    result, verdicts = grade("01_activations", {"relu_forward": source}, only=("relu_forward",))
+    result, verdicts = grade("01_activations", {"relu": source + RELU_BACKWARD}, only=("relu",))
     assert result.tampered
-    assert "switched off" in verdicts["relu_forward"].zero_reason
+    assert "switched off" in verdicts["relu"].zero_reason
 
 
 def test_a_forward_pass_that_modifies_its_input_is_caught():
-    source = "def relu_forward(x):\n    x[x < 0] = 0\n    return x, x"
-    _, verdicts = grade("01_activations", {"relu_forward": source}, only=("relu_forward",))
-    v = verdicts["relu_forward"]
+    source = "def relu_forward(x):\n    x[x < 0] = 0\n    return x, x" + RELU_BACKWARD
+    _, verdicts = grade("01_activations", {"relu": source}, only=("relu",))
+    v = verdicts["relu"]
     assert not full_marks(v) and "x_unchanged" in " ".join(v.lines)
     assert any("in place" in hint for hint in v.hints)
 
@@ -196,9 +201,9 @@ def eval_numerical_gradient_array(f, x, df, h=1e-5):
     "def relu_forward(x):\n    return Anything(), x",
 ], ids=["float-subclass", "sequence-of-itself"])
 def test_objects_in_place_of_numbers_earn_nothing(source):
-    result, verdicts = grade("01_activations", {"relu_forward": source}, only=("relu_forward",),
+    result, verdicts = grade("01_activations", {"relu": source}, only=("relu",),
                              setup=LIGHT_SETUP)
-    assert earns_nothing(verdicts["relu_forward"])
+    assert earns_nothing(verdicts["relu"])
     assert result.restarts == 0
 
 
@@ -217,9 +222,9 @@ def test_any_value_a_student_returns_fails_its_check_alone(value):
     """maxout_backward's check passes dx, dw and db straight on to the comparison."""
     source = f"def maxout_backward(dout, cache):\n    v = {value}\n    return v, v, v"
     result, verdicts = grade("01_activations", {"maxout_backward": source},
-                             only=("maxout_backward", "relu_forward"), setup=LIGHT_SETUP)
+                             only=("maxout_backward", "relu"), setup=LIGHT_SETUP)
     v = verdicts["maxout_backward"]
-    assert earns_nothing(v) and full_marks(verdicts["relu_forward"])
+    assert earns_nothing(v) and full_marks(verdicts["relu"])
     assert len(v.lines) == 3 and all(line.startswith("FAIL") and ": " in line for line in v.lines)
 
 
@@ -266,9 +271,9 @@ def test_escape_codes_of_a_student_never_reach_the_feedback():
     raising = f"def relu_forward(x):\n    raise ValueError({CONTROLS!r} + 'x' * 50)"
     cell = f"raise RuntimeError({CONTROLS!r})"
     returning = f"def maxout_backward(dout, cache):\n    return {CONTROLS!r}, None, None"
-    result, verdicts = grade("01_activations", {"relu_forward": raising, "sigmoid_forward": cell,
+    result, verdicts = grade("01_activations", {"relu": raising, "sigmoid": cell,
                                                 "maxout_backward": returning},
-                             only=("relu_forward", "sigmoid_forward", "maxout_backward"),
+                             only=("relu", "sigmoid", "maxout_backward"),
                              setup=LIGHT_SETUP)
     texts = [*result.errors.values(), *result.cell_errors.values()]
     for v in verdicts.values():
@@ -286,7 +291,7 @@ _conn = next(o for o in gc.get_objects() if type(o) is _wire.Connection)
 _end, _next = time.monotonic() + 4, 0.0
 while time.monotonic() < _end:  # 4 s of CPU, a "done" note every 0.4 s
     if time.monotonic() > _next:
-        _conn.note("done cell sigmoid_forward")
+        _conn.note("done cell sigmoid")
         _next = time.monotonic() + 0.4
 
 
@@ -299,35 +304,36 @@ def sigmoid_forward(x):
 def test_forged_notes_do_not_extend_a_cells_time():
     """Each accepted note starts a new budget: a cell that keeps saying "done" would never end."""
     start = time.monotonic()
-    result, verdicts = grade("01_activations", {"sigmoid_forward": FORGER},
-                             only=("sigmoid_forward", "relu_forward"), timeout=1, setup=LIGHT_SETUP)
-    assert result.cell_errors["sigmoid_forward"].startswith("your sigmoid_forward cell ")
+    result, verdicts = grade("01_activations", {"sigmoid": FORGER},
+                             only=("sigmoid", "relu"), timeout=1, setup=LIGHT_SETUP)
+    assert result.cell_errors["sigmoid"].startswith("your sigmoid cell ")
     assert result.restarts == 1
-    assert earns_nothing(verdicts["sigmoid_forward"]) and full_marks(verdicts["relu_forward"])
+    assert earns_nothing(verdicts["sigmoid"]) and full_marks(verdicts["relu"])
     assert time.monotonic() - start < 15
 
 
 def test_not_implemented_and_undefined():
     result, verdicts = grade("01_activations", {
-        "relu_forward": "def relu_forward(x):\n    raise NotImplementedError",
-        "sigmoid_forward": "pass"}, only=("relu_forward", "sigmoid_forward"))
-    assert verdicts["relu_forward"].summary == "relu_forward: not implemented yet"
-    assert "sigmoid_forward is not defined" in verdicts["sigmoid_forward"].lines[0]
+        "relu": "def relu_forward(x):\n    raise NotImplementedError\n\n\n"
+                "def relu_backward(dout, cache):\n    raise NotImplementedError",
+        "sigmoid": "pass"}, only=("relu", "sigmoid"))
+    assert verdicts["relu"].summary == "relu: not implemented yet"
+    assert "sigmoid_forward is not defined" in verdicts["sigmoid"].lines[0]
 
 
 def test_a_cell_that_loops_forever_costs_only_its_exercise():
-    result, verdicts = grade("01_activations", {"sigmoid_forward": "while True:\n    pass"},
-                             only=("sigmoid_forward", "relu_forward"), timeout=2, setup=LIGHT_SETUP)
-    assert result.cell_errors["sigmoid_forward"] == "your sigmoid_forward cell did not finish within 2 s"
+    result, verdicts = grade("01_activations", {"sigmoid": "while True:\n    pass"},
+                             only=("sigmoid", "relu"), timeout=2, setup=LIGHT_SETUP)
+    assert result.cell_errors["sigmoid"] == "your sigmoid cell did not finish within 2 s"
     assert result.restarts == 1
-    assert earns_nothing(verdicts["sigmoid_forward"]) and full_marks(verdicts["relu_forward"])
+    assert earns_nothing(verdicts["sigmoid"]) and full_marks(verdicts["relu"])
 
 
 def test_a_cell_that_raises_system_exit_is_one_error():
-    result, verdicts = grade("01_activations", {"sigmoid_forward": "raise SystemExit(3)"},
-                             only=("sigmoid_forward", "relu_forward"))
-    assert result.cell_errors == {"sigmoid_forward": "SystemExit: 3"} and result.restarts == 0
-    assert earns_nothing(verdicts["sigmoid_forward"]) and full_marks(verdicts["relu_forward"])
+    result, verdicts = grade("01_activations", {"sigmoid": "raise SystemExit(3)"},
+                             only=("sigmoid", "relu"))
+    assert result.cell_errors == {"sigmoid": "SystemExit: 3"} and result.restarts == 0
+    assert earns_nothing(verdicts["sigmoid"]) and full_marks(verdicts["relu"])
 
 
 def capped():
@@ -335,12 +341,12 @@ def capped():
 
 
 def test_a_cell_that_exhausts_memory_costs_only_its_exercise():
-    result, verdicts = grade("01_activations", {"sigmoid_forward": "hog = np.ones(1 << 34)"},
-                             only=("sigmoid_forward", "relu_forward"), launcher=capped(),
+    result, verdicts = grade("01_activations", {"sigmoid": "hog = np.ones(1 << 34)"},
+                             only=("sigmoid", "relu"), launcher=capped(),
                              setup=LIGHT_SETUP)
-    assert result.cell_errors["sigmoid_forward"] == \
-        "your sigmoid_forward cell ran out of memory (the memory cap)"
-    assert full_marks(verdicts["relu_forward"])
+    assert result.cell_errors["sigmoid"] == \
+        "your sigmoid cell ran out of memory (the memory cap)"
+    assert full_marks(verdicts["relu"])
 
 
 @pytest.mark.parametrize("body,why", [
@@ -355,14 +361,15 @@ def test_a_cell_that_exhausts_memory_costs_only_its_exercise():
      "sent something that is not plain data"),
 ], ids=["memory", "exit", "hang", "garbage"])
 def test_a_check_that_breaks_the_child_fails_alone(body, why):
-    source = f"def relu_forward(x):\n    {body}"
-    result, verdicts = grade("01_activations", {"relu_forward": source},
-                             only=("relu_forward", "sigmoid_forward"), timeout=1, launcher=capped(),
+    source = f"def relu_forward(x):\n    {body}" + RELU_BACKWARD
+    result, verdicts = grade("01_activations", {"relu": source},
+                             only=("relu", "sigmoid"), timeout=1, launcher=capped(),
                              setup=LIGHT_SETUP)
-    checks = [k for k in result.errors if k.startswith("relu_forward/")]
-    assert len(checks) == 4 and all(result.errors[k] == why for k in checks), result.errors
-    assert result.restarts == 4  # the child is started again for each next check
-    assert earns_nothing(verdicts["relu_forward"]) and full_marks(verdicts["sigmoid_forward"])
+    # Every check of relu calls relu_forward: 4 of the forward pass, 3 of the backward pass.
+    checks = [k for k in result.errors if k.startswith("relu/")]
+    assert len(checks) == 7 and all(result.errors[k] == why for k in checks), result.errors
+    assert result.restarts == 7  # the child is started again for each next check
+    assert earns_nothing(verdicts["relu"]) and full_marks(verdicts["sigmoid"])
 
 
 def test_a_child_flooding_the_graders_callback_is_stopped_at_the_deadline():
@@ -426,8 +433,8 @@ def test_a_hidden_checks_inputs_are_not_quoted_back_through_an_exception():
     source = ("import numpy as np\n"
               "def relu_forward(x):\n"
               "    raise ValueError('HIDDEN INPUT ' + repr(np.asarray(x).ravel()[:12]))\n")
-    result, verdicts = grade("01_activations", {"relu_forward": source}, only=("relu_forward",))
-    lines = verdicts["relu_forward"].lines
+    result, verdicts = grade("01_activations", {"relu": source}, only=("relu",))
+    lines = verdicts["relu"].lines
     visible = [line for line in lines if "visible check" in line]
     hidden = [line for line in lines if "visible check" not in line and "check" in line]
     assert visible and all("HIDDEN INPUT" in line for line in visible)  # the student's own view
@@ -437,12 +444,14 @@ def test_a_hidden_checks_inputs_are_not_quoted_back_through_an_exception():
 
 def test_a_backward_pass_approximated_numerically_earns_nothing():
     source = ("from cs231n_lib.gradcheck import eval_numerical_gradient_array\n"
+              "def relu_forward(x):\n"
+              "    return np.maximum(x, 0), x\n"
               "def relu_backward(dout, cache):\n"
               "    x = cache\n"
               "    return eval_numerical_gradient_array(lambda z: np.maximum(z, 0), x.copy(), dout)\n")
-    result, verdicts = grade("01_activations", {"relu_backward": source}, only=("relu_backward",))
-    assert verdicts["relu_backward"].zero_reason.startswith(
-        "your relu_backward calls cs231n_lib.gradcheck.eval_numerical_gradient_array"), verdicts["relu_backward"]
+    result, verdicts = grade("01_activations", {"relu": source}, only=("relu",))
+    assert verdicts["relu"].zero_reason.startswith(
+        "your relu calls cs231n_lib.gradcheck.eval_numerical_gradient_array"), verdicts["relu"]
 
 
 # ---------------------------------------------------------------------------------------------

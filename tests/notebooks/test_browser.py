@@ -110,18 +110,20 @@ def student_copy(playwright_api, tmp_path_factory):
 
 
 def hostile_submission(source, release):
-    """Every answer right but sigmoid_forward, which is wrong; the same solution cell patches
-    np.allclose, and the visible test cell under it is edited to always pass."""
+    """Every answer right but sigmoid_forward, which is wrong (its backward is right); the same
+    solution cell patches np.allclose, and the visible test cell under it is edited to always
+    pass."""
     from autograder import classroom
     from autograder.restore import grade_id
 
     nb = classroom.correct(source, release)
     for cell in nb.cells:
-        if grade_id(cell) == "sigmoid_forward":
+        if grade_id(cell) == "sigmoid":
             cell.source = ("import numpy as np\nnp.allclose = lambda *a, **k: True\n\n"
                            "def sigmoid_forward(x):\n    out = 1.0 / (1.0 + np.exp(x))\n"
-                           "    return out, out\n")
-        elif grade_id(cell) == "sigmoid_forward-visible":
+                           "    return out, out\n\n\n"
+                           "def sigmoid_backward(dout, cache):\n    return dout * cache * (1 - cache)\n")
+        elif grade_id(cell) == "sigmoid-visible":
             cell.source = "assert True\nprint('all visible checks passed')"
     return nb
 
