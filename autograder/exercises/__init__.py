@@ -45,7 +45,7 @@ def notebook_solutions(notebook: str, *names: str) -> dict:
     """The instructor's solution cells of ``notebook`` that define ``names``, run on their own.
 
     One source per answer: an exercise with no twin in the library (``Graph``, ``l2_regularise``,
-    ``sample_log_uniform``...) takes its reference from the source notebook's solution cell rather
+    ``random_search``...) takes its reference from the source notebook's solution cell rather
     than from a copy typed again here. The cells see NumPy and one another, nothing else (the
     notebook's rules: a solution cell needs only itself and the setup cell's imports).
     """

@@ -1,9 +1,10 @@
 """Notebook 07: the random search in log space (the library has no function for it).
 
-The references are the notebook's own solution cells (``notebook_solutions``). The notebook
-prescribes how the generator is used (all learning rates first, then all regularisation
-strengths, each with one call of ``rng.uniform`` on the base-10 exponent), so the sampled values
-are comparable exactly.
+The reference is the notebook's own solution cell (``notebook_solutions``). The notebook states
+how the search uses the generator as part of its contract (the base-10 exponents of all the
+learning rates in one uniform draw, then those of all the regularisation strengths), so the
+sampled values are comparable exactly; how the student gets from there to the values is theirs
+to work out.
 
 ``best_model`` is open: the student trains any model on photo10 within a stated budget, and it is
 graded by its accuracy on photo10's test split. The student's edition of the library holds no
@@ -23,21 +24,32 @@ from autograder.exercises import notebook_solutions
 
 NOTEBOOK = "07_babysitting"
 
-_REFERENCE = notebook_solutions(NOTEBOOK, "sample_log_uniform", "random_search")
-sample_log_uniform = _REFERENCE["sample_log_uniform"]
-random_search = _REFERENCE["random_search"]
+random_search = notebook_solutions(NOTEBOOK, "random_search")["random_search"]
 
 
 # ---- typical mistakes ----
 
-def _sample_linear_space(low, high, size, rng):
-    """Uniform between low and high, not in log space."""
-    return rng.uniform(low, high, size)
+def _search_sampling_with(wrong_sampler):
+    """The search loop with a wrong way of turning the generator's draws into values."""
+
+    def search(train_fn, num_trials, lr_range, reg_range, rng):
+        lrs = wrong_sampler(*lr_range, num_trials, rng)
+        regs = wrong_sampler(*reg_range, num_trials, rng)
+        results = [{"lr": float(lr), "reg": float(reg), "val_acc": float(train_fn(lr, reg))}
+                   for lr, reg in zip(lrs, regs)]
+        return max(results, key=lambda r: r["val_acc"]), results
+
+    return search
 
 
-def _sample_natural_log(low, high, size, rng):
-    """Exponents drawn in base 10 but raised with e."""
-    return np.exp(rng.uniform(np.log10(low), np.log10(high), size))
+# Uniform between low and high, not in log space.
+_search_linear = _search_sampling_with(lambda low, high, size, rng: rng.uniform(low, high, size))
+# Exponents drawn in base 10 but raised with e.
+_search_natural_log = _search_sampling_with(
+    lambda low, high, size, rng: np.exp(rng.uniform(np.log10(low), np.log10(high), size)))
+# Exponents in base e (np.log) raised with 10.
+_search_log_base_e = _search_sampling_with(
+    lambda low, high, size, rng: 10.0 ** rng.uniform(np.log(low), np.log(high), size))
 
 
 def _search_keeps_worst(train_fn, num_trials, lr_range, reg_range, rng):
@@ -45,35 +57,12 @@ def _search_keeps_worst(train_fn, num_trials, lr_range, reg_range, rng):
     return min(results, key=lambda r: r["val_acc"]), results
 
 
-def _search_linear(train_fn, num_trials, lr_range, reg_range, rng):
-    lrs = _sample_linear_space(*lr_range, num_trials, rng)
-    regs = _sample_linear_space(*reg_range, num_trials, rng)
-    results = [{"lr": float(lr), "reg": float(reg), "val_acc": float(train_fn(lr, reg))}
-               for lr, reg in zip(lrs, regs)]
-    return max(results, key=lambda r: r["val_acc"]), results
-
-
 def _search_swapped(train_fn, num_trials, lr_range, reg_range, rng):
-    lrs = sample_log_uniform(*lr_range, num_trials, rng)
-    regs = sample_log_uniform(*reg_range, num_trials, rng)
-    results = [{"lr": float(lr), "reg": float(reg), "val_acc": float(train_fn(reg, lr))}
-               for lr, reg in zip(lrs, regs)]
-    return max(results, key=lambda r: r["val_acc"]), results
+    """train_fn called with (reg, learning rate); the trials themselves are right."""
+    return random_search(lambda lr, reg: train_fn(reg, lr), num_trials, lr_range, reg_range, rng)
 
 
 # ---- checks ----
-
-def _sampler_run(low, high, size):
-    def run(ns, rng):
-        seed = int(rng.integers(2**31))
-        values = np.asarray(ns["sample_log_uniform"](low, high, size, np.random.default_rng(seed)), dtype=np.float64)
-        return {
-            "values": values,
-            "all_in_range": bool(np.all((values >= low) & (values <= high))),
-        }
-
-    return run
-
 
 def _bumpy_accuracy(rng):
     """A smooth made-up validation accuracy with its peak at an rng-drawn (log lr, log reg)."""
@@ -109,6 +98,8 @@ def _search_run(num_trials, lr_range, reg_range):
             "best_lr": float(best["lr"]),
             "best_reg": float(best["reg"]),
             "best_val_acc": float(best["val_acc"]),
+            "all_in_range": bool(all(lr_range[0] <= r["lr"] <= lr_range[1]
+                                     and reg_range[0] <= r["reg"] <= reg_range[1] for r in results)),
         }
 
     return run
@@ -229,36 +220,27 @@ def _chance_model():
 
 EXERCISES = (
     Exercise(
-        name="sample_log_uniform",
-        reference={"sample_log_uniform": sample_log_uniform},
-        checks=(
-            Check("visible", _sampler_run(1e-5, 1e-1, 8), hidden=False),
-            Check("one_value", _sampler_run(1e-3, 1.0, 1)),
-            Check("narrow_range", _sampler_run(2e-4, 3e-4, 50)),
-            Check("wide_range", _sampler_run(1e-8, 1e2, 200)),
-        ),
-        mistakes=(
-            Mistake("your sampler is uniform between low and high, not in log space: draw the "
-                    "exponent uniformly and return 10 ** exponent",
-                    {"sample_log_uniform": _sample_linear_space}),
-            Mistake("your sampler draws base-10 exponents but raises e to them: use 10 ** exponent",
-                    {"sample_log_uniform": _sample_natural_log}),
-        ),
-    ),
-    Exercise(
         name="random_search",
-        reference={"sample_log_uniform": sample_log_uniform, "random_search": random_search},
+        reference={"random_search": random_search},
         checks=(
             Check("visible", _search_run(10, (1e-5, 1e-1), (1e-6, 1e-1)), hidden=False),
             Check("one_trial", _search_run(1, (1e-4, 1e-2), (1e-3, 1e-1))),
             Check("many_trials", _search_run(60, (1e-6, 1.0), (1e-7, 10.0))),
             Check("fine_range", _search_run(25, (3e-4, 3e-3), (1e-5, 1e-3))),
+            Check("narrow_range", _search_run(50, (2e-4, 3e-4), (1e-3, 2e-3))),
+            Check("wide_range", _search_run(200, (1e-8, 1e2), (1e-9, 10.0))),
         ),
         mistakes=(
             Mistake("your random_search keeps the trial with the LOWEST validation accuracy",
                     {"random_search": _search_keeps_worst}),
-            Mistake("your random_search samples in linear space: use sample_log_uniform for both "
-                    "hyperparameters", {"random_search": _search_linear}),
+            Mistake("your random_search samples uniformly between the ends of each range, not in "
+                    "log space: the exponent is what is uniform",
+                    {"random_search": _search_linear}),
+            Mistake("your random_search draws base-10 exponents but raises e to them",
+                    {"random_search": _search_natural_log}),
+            Mistake("your random_search draws natural-log exponents (np.log) but raises 10 to "
+                    "them: the exponent and the power must share a base",
+                    {"random_search": _search_log_base_e}),
             Mistake("your random_search passes the regularisation strength as the learning rate "
                     "(train_fn takes learning_rate first, then reg)", {"random_search": _search_swapped}),
         ),

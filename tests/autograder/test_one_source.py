@@ -7,8 +7,8 @@ the notebook is the lines it gives the student (input checks before ``### BEGIN 
 ``return`` after ``### END SOLUTION``) around the solution region. Texts are compared after
 normalisation: dedented, trailing spaces stripped, blank and comment-only lines dropped.
 
-An exercise without a twin (``Graph``, ``l2_regularise``, ``sample_log_uniform``,
-``random_search``) has a single text already, its notebook's solution cell: the catalogue takes
+An exercise without a twin (``Graph``, ``l2_regularise``, ``random_search``) has a single
+text already, its notebook's solution cell: the catalogue takes
 its reference from that cell (``autograder.exercises.notebook_solutions``) and types none.
 
 Fast: it reads sources, it runs no notebook.
@@ -166,7 +166,7 @@ def test_helpers_the_solutions_use_are_imported_by_the_setup_cell():
 
 
 NO_TWIN = {"00_backprop": ("Graph",), "05_optimisers": ("l2_regularise",),
-           "07_babysitting": ("sample_log_uniform", "random_search")}
+           "07_babysitting": ("random_search",)}
 
 
 # Open exercises have no reference answer at all: any model will do, and the grader compares
