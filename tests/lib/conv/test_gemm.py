@@ -46,6 +46,26 @@ def test_shifted_columns_match_naive(rng, shape, stride, pad):
     assert_matches_naive(p, gemm_forward, conv_backward)
 
 
+@pytest.mark.parametrize("shape, stride, pad, Hs, Ws", [
+    ((3, 3, 31, 31, 4, 5, 5), 2, 2, 17, 17),  # bench layer D: of 18x18, one row and column shared
+    ((3, 3, 32, 32, 4, 3, 3), 1, 1, 33, 33),  # bench layer A: of 34x34
+    ((3, 1, 6, 7, 2, 3, 3), 1, 0, 6, 7),  # no padding, nothing to share
+    ((3, 1, 5, 5, 2, 3, 3), 2, 1, 4, 4),  # phase 0 starts and ends with zeros, phase 1 does not
+    ((3, 2, 4, 9, 2, 3, 5), 1, 3, 8, 12),  # 3 zero rows, but only kh - 1 = 2 are read past
+])
+def test_images_and_rows_share_their_padding_zeros(rng, shape, stride, pad, Hs, Ws):
+    # The rows the last outputs of one image (row) read past its end are the next one's
+    # leading padding zeros, where every phase has them: the same numbers as alone.
+    N, C, H, W, F, HH, WW = shape
+    p = dict(x=rng.standard_normal((N, C, H, W)), w=rng.standard_normal((F, C, HH, WW)),
+             b=rng.standard_normal(F), conv_param={"stride": stride, "pad": pad})
+    out, cache = gemm_forward(p["x"], p["w"], p["b"], p["conv_param"])
+    g = cache[2][3]
+    assert (g.Hs, g.Ws) == (Hs, Ws)
+    p["dout"] = rng.standard_normal(out.shape)
+    assert_matches_naive(p, gemm_forward, conv_backward)
+
+
 @pytest.mark.parametrize("shape, stride, pad", [
     ((2, 3, 5, 7, 2, 3, 3), 1, 1),
     ((1, 2, 7, 7, 3, 5, 3), 2, 2),
