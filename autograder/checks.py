@@ -350,6 +350,16 @@ class CpuBudget:
         return min(self.cpu_left, self.wall_end - now)
 
 
+class Earliest:
+    """Several budgets at once: the step ends when the first of them runs out."""
+
+    def __init__(self, *budgets):
+        self.budgets = budgets
+
+    def left(self) -> float:
+        return min(b.left() for b in self.budgets)
+
+
 class _Session:
     """One ``run_checks``: the child of the moment, the cells to skip, the result so far."""
 
@@ -379,6 +389,10 @@ class _Session:
             notes = [f"{word} {item}" for item in items if item not in self.skipped
                      for word in ("start", "done")]
             heard = 0
+            # The solution cells share one budget as well as each having its own: work spread
+            # over several cells (a model trained a little in each) meets the same limit as
+            # work done in one.
+            shared: list[CpuBudget] = []
 
             def on_note(text: str) -> None:
                 nonlocal heard
@@ -388,9 +402,11 @@ class _Session:
                 word, _, item = text.partition(" ")
                 if word == "start":
                     started.append(item)
+                if (word, item) == ("done", "cell setup"):
+                    shared.append(CpuBudget(self.proc.pid, self.timeout))
                 # The setup cell is the course's (imports, data): it gets the start-up's grace.
                 grace = STARTUP_GRACE if (word, item) == ("start", "cell setup") else 0.0
-                self.conn.deadline = CpuBudget(self.proc.pid, self.timeout + grace)
+                self.conn.deadline = Earliest(CpuBudget(self.proc.pid, self.timeout + grace), *shared)
 
             self.conn = wire.Connection(self.proc.stdout.fileno(), self.proc.stdin.fileno(),
                                         serve=wire.SERVED_BY_GRADER, on_note=on_note)
@@ -404,7 +420,11 @@ class _Session:
                     raise wire.ProtocolError("the job's report came before its cells were run")
             except (wire.WireError, wire.RemoteError) as exc:
                 current = started[-1] if started else "cell setup"
-                self.skipped[current] = f"{_describe(current)} {self.why(exc)}"
+                why = self.why(exc)
+                if isinstance(exc, wire.DeadlineExceeded) and shared and shared[0].left() <= 0:
+                    why = (f"did not finish within the {self.timeout:g} s of CPU that the solution "
+                           "cells share (with the cells before it)")
+                self.skipped[current] = f"{_describe(current)} {why}"
                 self.stop()
                 self.result.restarts += 1
                 continue
@@ -439,7 +459,7 @@ class _Session:
             self.result.outputs[key], self.result.errors[key] = None, GAVE_UP
             return
         conn = self.conn
-        conn.deadline = CpuBudget(self.proc.pid, self.timeout)
+        conn.deadline = CpuBudget(self.proc.pid, check.cpu_limit or self.timeout)
         outputs, error = None, ""
         try:
             conn.request("begin", ex.name)
@@ -584,8 +604,9 @@ def judge(exercises, outside) -> dict[str, Verdict]:
                                else name for name in v.forbidden)
             v.zero_reason = f"your {ex.name} calls {called}: write it yourself; 0 points for this exercise"
         elif outside.tampered:
-            v.zero_reason = ("your code switched off the grader's watch on library calls; "
-                             "0 points for this exercise")
+            v.zero_reason = ("your code switched off or hid from the grader's watch on library calls "
+                             "(its hook removed or replaced, or work done in threads or processes "
+                             "it cannot see); 0 points for this exercise")
         if v.zero_reason:
             v.visible_ok, v.hidden_passed = False, 0
         elif v.hidden_passed < v.hidden_total or not v.visible_ok:

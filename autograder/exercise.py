@@ -36,6 +36,9 @@ class Check:
     run: Callable[[Namespace, np.random.Generator], Outputs]
     hidden: bool = True  # False: mirrors a visible test cell, re-verified outside the kernel
     tol: float = 1e-7  # bound on rel_error for every output
+    # CPU seconds the check may take in the child (None: the per-step limit). A check that only
+    # asks a trained model for scores gets a small one, so no training can hide in the asking.
+    cpu_limit: float | None = None
 
 
 @dataclass(frozen=True)

@@ -96,13 +96,21 @@ class Guard:
 
     A name ``__main__.f`` is the student's own ``f``, from the namespace the cells ran in (04's
     closed-form backward may not call the student's graph version): only the hook watches it,
-    looked up at ``begin``, when the cells have run.
+    looked up at ``begin``, when the cells have run. It is recognised by its code's content, not
+    its name (a copy made with ``__code__.replace`` is the same code), together with every function
+    of the student's cells that ``f`` reaches by name (a helper both of them call).
+
+    The hook sees only the threads started after ``begin`` and this process, so a check that
+    begins with other threads alive, forks, or finds the guard's own methods replaced is reported
+    as tampered with, as is a hook removed.
     """
 
     def __init__(self, forbidden: dict, namespace: dict | None = None):
         self.active: str | None = None
         self.calls: list[str] = []
         self.codes: dict[tuple[str, str], str] = {}   # (file, qualname) -> dotted name
+        self.own_codes: dict[tuple, str] = {}          # content of a student's code -> dotted name
+        self.forked, self.threads_at_begin = False, 1
         self.forbidders: dict[str, set[str]] = {}     # dotted name -> exercises forbidding it
         self.namespace = namespace if namespace is not None else {}
         for exercise, names in forbidden.items():
@@ -150,27 +158,71 @@ class Guard:
         if event == "call" and self.active is not None:
             code = frame.f_code
             dotted = self.codes.get((code.co_filename, code.co_qualname))
+            if dotted is None and self.own_codes:
+                dotted = self.own_codes.get(_content(code))
             if dotted is not None:
                 self._record(dotted)
+
+    def _watch_own(self, dotted: str) -> None:
+        """Watch the student's ``f`` and the functions of their cells it reaches by name."""
+        todo = [self.namespace.get(dotted[len(OWN):])]
+        seen: set[int] = set()
+        while todo:
+            obj = todo.pop()
+            try:
+                codes = _codes(obj)
+            except Exception:  # whatever the student bound to the name: no code to watch
+                continue
+            for code in codes:
+                for inner in _nested(code):
+                    if id(inner) in seen or not inner.co_filename.startswith("<"):
+                        continue   # library and NumPy code is not the student's
+                    seen.add(id(inner))
+                    self.codes[(inner.co_filename, inner.co_qualname)] = dotted
+                    self.own_codes[_content(inner)] = dotted
+                    todo.extend(self.namespace.get(name) for name in inner.co_names)
 
     def begin(self, exercise: str) -> None:
         for dotted, exercises in self.forbidders.items():
             if dotted.startswith(OWN) and exercise in exercises:
-                try:  # whatever the student bound to the name; an odd object has no code to watch
-                    for code in _codes(self.namespace.get(dotted[len(OWN):])):
-                        self.codes[(code.co_filename, code.co_qualname)] = dotted
-                except Exception:
-                    pass
-        self.active, self.calls = exercise, []
+                self._watch_own(dotted)
+        self.active, self.calls, self.forked = exercise, [], False
+        self.threads_at_begin = threading.active_count()
         sys.setprofile(self._profile)
         threading.setprofile(self._profile)
 
+    def at_fork(self) -> None:
+        if self.active is not None:
+            self.forked = True
+
     def end(self) -> dict:
-        tampered = sys.getprofile() != self._profile
+        tampered = (sys.getprofile() != self._profile or self.forked
+                    or self.threads_at_begin > 1
+                    or type(self) is not Guard or "_record" in vars(self) or "_profile" in vars(self)
+                    or Guard._record is not _GUARD_METHODS[0] or Guard._profile is not _GUARD_METHODS[1])
         sys.setprofile(None)
         threading.setprofile(None)
         self.active = None
         return {"calls": list(self.calls), "tampered": tampered}
+
+
+def _content(code) -> tuple:
+    """What a code object computes, whatever its name: a copy under another name matches."""
+    consts = tuple(_content(c) if hasattr(c, "co_code") else repr(c) for c in code.co_consts)
+    return (code.co_code, code.co_names, consts)
+
+
+def _nested(code) -> list:
+    """``code`` and the code of the functions defined inside it (closures, lambdas)."""
+    found, todo = [], [code]
+    while todo:
+        c = todo.pop()
+        found.append(c)
+        todo.extend(k for k in c.co_consts if hasattr(k, "co_code"))
+    return found
+
+
+_GUARD_METHODS = (Guard._record, Guard._profile)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -215,6 +267,7 @@ class Child:
         """Run the setup cell and the solution cells; the one-line errors of those that raised."""
         skip = set(job["skip"])
         self.guard = Guard(job["forbidden"], self.ns)
+        os.register_at_fork(before=self.guard.at_fork)
         errors: dict[str, str] = {}
         for name, source in [("setup", job["setup"]), *job["cells"]]:
             item = f"cell {name}"

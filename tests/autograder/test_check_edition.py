@@ -108,11 +108,15 @@ def net_check_edition(tmp_path_factory):
 
 
 def _net_verdict(edition, replace=None, name="fc_net_loss"):
+    """``replace``: the new source of ``name``'s cell, or a function of the notebook's cells
+    returning {grade id: new source} (to rewrite several cells)."""
     nb = nbformat.read(DEFAULT_NOTEBOOKS / NET_NOTEBOOK / f"{NET_NOTEBOOK}.ipynb", as_version=4)
     setup = next(c.source for c in nb.cells if grade_id(c) == "setup")
     cells = {grade_id(c): c.source for c in nb.cells
              if c.cell_type == "code" and is_solution(c) and grade_id(c)}
-    if replace is not None:
+    if callable(replace):
+        cells.update(replace(cells))
+    elif replace is not None:
         cells[name] = replace
     exercises = [ex for ex in exercises_for(NET_NOTEBOOK) if ex.name == name]
     result = run_checks(exercises, setup, list(cells.items()), LocalLauncher([edition.path]),
@@ -155,3 +159,52 @@ def test_a_closed_form_that_calls_the_graph_version_earns_nothing(net_check_edit
     assert verdict.hidden_passed == 0 and not verdict.visible_ok, verdict
     assert verdict.zero_reason.startswith(
         "your batchnorm_backward_alt calls your own batchnorm_backward: write it yourself"), verdict
+
+
+def _through_a_shared_helper(cells):
+    """The graph walk moved into a helper that both backward passes call."""
+    graph = cells["batchnorm_backward"].replace("def batchnorm_backward(", "def _bn_graph(")
+    return {"batchnorm_backward": graph + "\n\ndef batchnorm_backward(dout, cache):\n"
+                                          "    return _bn_graph(dout, cache)\n",
+            "batchnorm_backward_alt": "def batchnorm_backward_alt(dout, cache):\n"
+                                      "    return _bn_graph(dout, cache)\n"}
+
+
+# Routes found by a red team: the graph version reached where a watch by name does not look.
+HIDDEN_DELEGATIONS = {
+    "a copy of its code under another name": (
+        "import types\nbatchnorm_backward_alt = types.FunctionType(\n"
+        "    batchnorm_backward.__code__.replace(co_name='_bb', co_qualname='_bb'), globals())\n"),
+    "a shared helper": _through_a_shared_helper,
+}
+WATCH_DODGES = {
+    "a thread started before the check": (
+        "from concurrent.futures import ThreadPoolExecutor\n_pool = ThreadPoolExecutor(1)\n"
+        "_pool.submit(int).result()\n\n\ndef batchnorm_backward_alt(dout, cache):\n"
+        "    return _pool.submit(batchnorm_backward, dout, cache).result()\n"),
+    "a forked process": (
+        "import os\nimport pickle\n\n\ndef batchnorm_backward_alt(dout, cache):\n"
+        "    r, w = os.pipe()\n    pid = os.fork()\n    if pid == 0:\n"
+        "        os.write(w, pickle.dumps(batchnorm_backward(dout, cache)))\n        os._exit(0)\n"
+        "    os.close(w)\n    data = b''\n    while chunk := os.read(r, 1 << 20):\n"
+        "        data += chunk\n    os.waitpid(pid, 0)\n    return pickle.loads(data)\n"),
+    "the guard's record replaced": (
+        "import gc\nfor _o in gc.get_objects():\n    if type(_o).__name__ == 'Guard':\n"
+        "        _o._record = lambda *a, **k: False\n\n\n"
+        "def batchnorm_backward_alt(dout, cache):\n    return batchnorm_backward(dout, cache)\n"),
+}
+
+
+@pytest.mark.parametrize("route", list(HIDDEN_DELEGATIONS))
+def test_a_closed_form_that_reaches_the_graph_version_by_content_earns_nothing(net_check_edition, route):
+    verdict = _net_verdict(net_check_edition, HIDDEN_DELEGATIONS[route], name="batchnorm_backward_alt")
+    assert verdict.hidden_passed == 0 and not verdict.visible_ok, verdict
+    assert verdict.zero_reason.startswith(
+        "your batchnorm_backward_alt calls your own batchnorm_backward: write it yourself"), verdict
+
+
+@pytest.mark.parametrize("route", list(WATCH_DODGES))
+def test_a_closed_form_that_hides_from_the_watch_earns_nothing(net_check_edition, route):
+    verdict = _net_verdict(net_check_edition, WATCH_DODGES[route], name="batchnorm_backward_alt")
+    assert verdict.hidden_passed == 0 and not verdict.visible_ok, verdict
+    assert verdict.zero_reason.startswith("your code switched off or hid from the grader's watch"), verdict

@@ -522,3 +522,44 @@ def test_the_reference_best_model_clears_the_bar_on_other_seeds():
         accuracy = test_accuracy(namespace["best_model"].loss(test["X_test"]), test["y_test"])
         print(f"seed {seed}: test accuracy {accuracy:.3f}")
         assert accuracy >= BAR + 0.01, (seed, accuracy)
+
+
+def _burn(seconds: float) -> str:
+    return f"import time\n_t0 = time.process_time()\nwhile time.process_time() - _t0 < {seconds}:\n    pass\n"
+
+
+def test_a_model_that_knows_the_validation_images_by_heart_earns_nothing():
+    memo = ("_known = {r.tobytes(): int(l) for r, l in zip(photo10['X_val'], photo10['y_val'])}\n\n\n"
+            "class Memo:\n    def loss(self, X, y=None):\n"
+            "        rows = [np.asarray(r, dtype=np.float32).tobytes() for r in X]\n"
+            "        return np.eye(10)[[_known.get(r, 0) for r in rows]]\n\n\nbest_model = Memo()\n")
+    _, verdicts = grade("07_babysitting", replace={"train_best_model": memo}, only=("train_best_model",))
+    verdict = verdicts["train_best_model"]
+    assert earns_nothing(verdict), verdict.lines
+    assert "not_fitted_to_the_validation_split: expected True" in " ".join(verdict.lines), verdict.lines
+
+
+def test_a_model_that_trains_when_it_is_asked_for_scores_earns_nothing():
+    """Training deferred to the first loss(X) call would escape the cell's budget: asking for
+    scores has a few seconds of CPU of its own (SCORING_CPU)."""
+    from autograder.exercises.nb07_babysitting import SCORING_CPU
+
+    lazy = ("class Lazy:\n    def loss(self, X, y=None):\n"
+            + "".join("        " + line + "\n" for line in _burn(SCORING_CPU + 2).splitlines())
+            + "        return np.zeros((len(X), 10))\n\n\nbest_model = Lazy()\n")
+    _, verdicts = grade("07_babysitting", replace={"train_best_model": lazy}, only=("train_best_model",))
+    verdict = verdicts["train_best_model"]
+    assert earns_nothing(verdict) and "did not finish" in " ".join(verdict.lines), verdict.lines
+
+
+def test_work_spread_over_several_cells_meets_one_budget():
+    """Each solution cell has the step limit, and all of them share it once more: training a
+    little in each of two cells, each under the limit, ends in the second."""
+    _, cells = notebook("07_babysitting")
+    result, verdicts = grade("07_babysitting", timeout=3, only=("random_search", "train_best_model"),
+                             replace={"random_search": cells["random_search"] + "\n" + _burn(2),
+                                      "train_best_model": _burn(2) + "best_model = None\n"})
+    assert result.cell_errors["train_best_model"].endswith(
+        "did not finish within the 3 s of CPU that the solution cells share (with the cells before it)"), \
+        result.cell_errors
+    assert full_marks(verdicts["random_search"]) and earns_nothing(verdicts["train_best_model"])
