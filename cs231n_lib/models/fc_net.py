@@ -38,7 +38,8 @@ class FullyConnectedNet:
     - normalization: None, 'batchnorm' or 'layernorm' (after each hidden affine layer).
     - dropout_keep_ratio: probability of keeping a hidden unit; 1 means no dropout.
     - reg: L2 strength.
-    - init: 'he' (variance 2/fan_in), 'xavier' (1/fan_in) or a float, the std of the weights.
+    - init: 'he' or 'xavier' (cs231n_lib.init, derived in notebook 03), or a float, the std of
+      the weights.
     - dtype: numpy float type of the parameters and computations (float64 for gradient checks).
     - seed: makes the net deterministic: the weights (and dropout masks) are drawn from
       `self.rng`, a Generator seeded with it.
