@@ -84,7 +84,7 @@ def test_cells_graded_outside_are_not_run_in_the_kernel_unless_asked():
     assert run_notebook(cells, run_experiments=True) == ["", "21\n", "23\n"]
 
 
-def test_notebook_07_trains_its_best_model_only_in_the_check_child():
+def test_notebook_07_grades_its_training_cell_and_its_visible_test_outside():
     """train_best_model (ten seconds of training) runs once per submission: in the check child,
     which runs every solution cell, tagged or not; its visible test reads what it made."""
     nb = nbformat.read(REPO / "notebooks" / "07_babysitting" / "07_babysitting.ipynb", as_version=4)
