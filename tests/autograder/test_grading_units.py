@@ -207,3 +207,32 @@ def test_the_table_prints_no_escape_sequence_a_submission_wrote():
     table = format_table([SubmissionResult("s\x1b[31m", "a", "failed", reason=reason)])
     assert "\x1b" not in table and "\x07" not in table
     assert "not a valid notebook" in table
+
+
+def test_a_pair_cell_that_lost_its_metadata_is_found_by_both_names():
+    """Notebook 01 writes an activation's two passes in one cell (grade id ``sigmoid``): pasted
+    into a fresh cell, it is found because it defines both; a cell with only one of them is not
+    taken for it."""
+    import copy
+    from pathlib import Path
+
+    from nbgrader.preprocessors import ClearSolutions
+
+    path = Path(__file__).resolve().parents[2] / "notebooks" / "01_activations" / "01_activations.ipynb"
+    source = nbformat.read(path, as_version=4)
+    release, _ = ClearSolutions().preprocess(copy.deepcopy(source), {})
+    answer = solution_source(sources(source)["sigmoid"])
+
+    student = classroom.correct(source, release)
+    cell = next(c for c in student.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "sigmoid")
+    student.cells.remove(cell)
+    only_forward = answer.split("\n\n\ndef sigmoid_backward")[0]
+    student.cells.append(nbformat.v4.new_code_cell(only_forward))
+    canonical, _ = rebuild(release, student)
+    assert sources(canonical)["sigmoid"] == sources(release)["sigmoid"]  # not taken: still the stub
+
+    student.cells.append(nbformat.v4.new_code_cell(answer))
+    canonical, notes = rebuild(release, student)
+    assert sources(canonical)["sigmoid"] == answer
+    assert any("sigmoid_backward and sigmoid_forward" in note and "the names it defines" in note
+               for note in notes), notes
