@@ -335,16 +335,24 @@ class CpuBudget:
     on them, instead of idling cheaply while the grader works.
     """
 
-    def __init__(self, pid: int, seconds: float):
-        self.pid, self.seconds = pid, seconds
-        self.start = tree_cpu_seconds(pid) + time.thread_time()
+    def __init__(self, proc, seconds: float):
+        self.pid, self.seconds = proc.pid, seconds
+        # The sandbox's control group, where there is one: it also counts the processes that
+        # ended unseen (a walk over /proc misses children whose parent ignores SIGCHLD).
+        self.group = getattr(proc, "cpu_seconds", None)
+        self.start = self._used()
         self.wall_end = time.monotonic() + BACKSTOP_FACTOR * seconds + 10
         self.checked_at, self.cpu_left = time.monotonic(), seconds
+
+    def _used(self) -> tuple[float, float]:
+        group = self.group() if self.group is not None else None
+        return (tree_cpu_seconds(self.pid) + time.thread_time(),
+                (group if group is not None else 0.0) + time.thread_time())
 
     def left(self) -> float:
         now = time.monotonic()
         if now - self.checked_at >= 0.2:  # /proc is read a few times a second, not per message
-            used = tree_cpu_seconds(self.pid) + time.thread_time() - self.start
+            used = max(now_ - then for now_, then in zip(self._used(), self.start))
             self.cpu_left = self.seconds - used
             self.checked_at = now
         return min(self.cpu_left, self.wall_end - now)
@@ -403,14 +411,14 @@ class _Session:
                 if word == "start":
                     started.append(item)
                 if (word, item) == ("done", "cell setup"):
-                    shared.append(CpuBudget(self.proc.pid, self.timeout))
+                    shared.append(CpuBudget(self.proc, self.timeout))
                 # The setup cell is the course's (imports, data): it gets the start-up's grace.
                 grace = STARTUP_GRACE if (word, item) == ("start", "cell setup") else 0.0
-                self.conn.deadline = Earliest(CpuBudget(self.proc.pid, self.timeout + grace), *shared)
+                self.conn.deadline = Earliest(CpuBudget(self.proc, self.timeout + grace), *shared)
 
             self.conn = wire.Connection(self.proc.stdout.fileno(), self.proc.stdin.fileno(),
                                         serve=wire.SERVED_BY_GRADER, on_note=on_note)
-            self.conn.deadline = CpuBudget(self.proc.pid, self.timeout + STARTUP_GRACE)
+            self.conn.deadline = CpuBudget(self.proc, self.timeout + STARTUP_GRACE)
             try:
                 report = self.conn.request("job", dict(job, skip=sorted(self.skipped)))
                 cells = report["cells"] if type(report) is dict and type(report.get("cells")) is dict else None
@@ -421,7 +429,8 @@ class _Session:
             except (wire.WireError, wire.RemoteError) as exc:
                 current = started[-1] if started else "cell setup"
                 why = self.why(exc)
-                if isinstance(exc, wire.DeadlineExceeded) and shared and shared[0].left() <= 0:
+                step = getattr(self.conn.deadline, "budgets", (None,))[0]
+                if isinstance(exc, wire.DeadlineExceeded) and shared and step is not None and step.left() > 0:
                     why = (f"did not finish within the {self.timeout:g} s of CPU that the solution "
                            "cells share (with the cells before it)")
                 self.skipped[current] = f"{_describe(current)} {why}"
@@ -459,7 +468,7 @@ class _Session:
             self.result.outputs[key], self.result.errors[key] = None, GAVE_UP
             return
         conn = self.conn
-        conn.deadline = CpuBudget(self.proc.pid, check.cpu_limit or self.timeout)
+        conn.deadline = CpuBudget(self.proc, check.cpu_limit or self.timeout)
         outputs, error = None, ""
         try:
             conn.request("begin", ex.name)

@@ -215,7 +215,8 @@ class Cgroups:
         if self.dirs:
             return
         name, memory_bytes, processes = self.name, self.memory_bytes, self.processes
-        v1 = {"memory": ("memory.limit_in_bytes", memory_bytes), "pids": ("pids.max", processes)}
+        v1 = {"memory": ("memory.limit_in_bytes", memory_bytes), "pids": ("pids.max", processes),
+              "cpuacct": (None, None)}
         try:
             if (CGROUP_ROOT / "cgroup.controllers").exists():  # cgroup v2: one tree
                 folder = CGROUP_ROOT / name
@@ -228,13 +229,32 @@ class Cgroups:
                     folder = CGROUP_ROOT / controller / name
                     folder.mkdir()
                     self.dirs.append(folder)
-                    (folder / limit).write_text(str(value))
+                    if limit is not None:
+                        (folder / limit).write_text(str(value))
         except OSError:
             self.release()
 
     @property
     def available(self) -> bool:
         return bool(self.dirs)
+
+    def cpu_seconds(self) -> float | None:
+        """CPU seconds used by every process that was ever in the group (None: not counted).
+
+        Unlike a walk over /proc, this keeps the time of processes that have ended and were
+        never waited for (a parent that ignores SIGCHLD leaves no trace of its children's work).
+        """
+        for folder in self.dirs:
+            try:
+                if (folder / "cpu.stat").exists():   # cgroup v2
+                    for line in (folder / "cpu.stat").read_text().splitlines():
+                        if line.startswith("usage_usec "):
+                            return int(line.split()[1]) / 1e6
+                if (folder / "cpuacct.usage").exists():   # cgroup v1
+                    return int((folder / "cpuacct.usage").read_text()) / 1e9
+            except (OSError, ValueError):
+                return None
+        return None
 
     def prefix(self) -> list[str]:
         """A command prefix that joins the groups, then runs the rest: nothing starts outside."""
@@ -533,8 +553,10 @@ class ChildLauncher:
             sandbox.readable.append(str(Path(self.child_path).parent))
 
     def start(self) -> subprocess.Popen:
-        return self.sandbox.popen([self.sandbox.python, self.child_path],
+        proc = self.sandbox.popen([self.sandbox.python, self.child_path],
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        proc.cpu_seconds = self.sandbox.cgroups.cpu_seconds   # read by checks.CpuBudget
+        return proc
 
     def stop(self, proc: subprocess.Popen) -> None:
         for pipe in (proc.stdin, proc.stdout):

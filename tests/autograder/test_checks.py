@@ -563,3 +563,31 @@ def test_work_spread_over_several_cells_meets_one_budget():
         "did not finish within the 3 s of CPU that the solution cells share (with the cells before it)"), \
         result.cell_errors
     assert full_marks(verdicts["random_search"]) and earns_nothing(verdicts["train_best_model"])
+
+
+FORK_FARM = '''import os, signal, time
+signal.signal(signal.SIGCHLD, signal.SIG_IGN)   # the children are reaped unseen
+for _ in range(8):
+    if os.fork() == 0:
+        _t0 = time.process_time()
+        while time.process_time() - _t0 < 0.8:
+            pass
+        os._exit(0)
+    time.sleep(1.0)
+'''
+
+
+def test_work_in_children_that_end_unseen_counts_against_the_budget(tmp_path):
+    """A cell whose work runs in short-lived children, never waited for, leaves no CPU time in
+    /proc: the sandbox's control group counts it (here 6.4 s against a limit of 2 s, ended by the
+    CPU budget, not by the wall-clock backstop of 14 s)."""
+    from autograder.isolation import ChildLauncher, Sandbox
+
+    sandbox = Sandbox(tmp_path / "work", readable=[REPO], pythonpath=[REPO])
+    assert sandbox.cgroups.cpu_seconds() is not None, "no control group counts CPU time here"
+    start = time.monotonic()
+    result, verdicts = grade("01_activations", {"sigmoid": FORK_FARM}, only=("sigmoid", "relu"),
+                             timeout=2, setup=LIGHT_SETUP, launcher=ChildLauncher(sandbox))
+    sandbox.release()
+    assert result.cell_errors["sigmoid"] == "your sigmoid cell did not finish within 2 s", result.cell_errors
+    assert earns_nothing(verdicts["sigmoid"]) and full_marks(verdicts["relu"])
