@@ -89,12 +89,9 @@ def grade_timed(course: Course, assignments: list[str], options: GradingOptions,
                 executor: Executor, label: str, cores: int) -> Run:
     """The steps of ``grade_class``, with the parallel part timed on its own."""
     jobs = [SubmissionJob(str(course.root), s, a, options) for s, a in course.submissions(assignments)]
-    recorder = Recorder(course)
     start, cpu = time.monotonic(), busy_cpu_seconds()
-    try:
+    with Recorder(course) as recorder:
         run_all(grade_submission, jobs, recorder.merge, executor)
-    finally:
-        recorder.close()
     grading, cpu = time.monotonic() - start, busy_cpu_seconds() - cpu
     problems = write_feedback(course, recorder.results, executor)
     export_grades(course)

@@ -39,6 +39,7 @@ from autograder.exercise import Exercise, rng_for
 
 MAX_RESTARTS = 12
 STARTUP_GRACE = 30.0     # starting Python and running the setup cell is not the student's time
+SHARED_MARGIN = 0.5      # CPU seconds a cell's own budget must have left to blame the shared one
 BACKSTOP_FACTOR = 2      # a step also ends after this many times its limit on the wall clock (+10 s)
 FEEDBACK_CHARS = 200     # any text from the child that can reach the feedback
 CHILD = Path(__file__).resolve().parent / "boxed" / "child.py"
@@ -349,11 +350,14 @@ class CpuBudget:
         return (tree_cpu_seconds(self.pid) + time.thread_time(),
                 (group if group is not None else 0.0) + time.thread_time())
 
+    def cpu_left_now(self) -> float:
+        """The CPU seconds left, read now."""
+        return self.seconds - max(now - then for now, then in zip(self._used(), self.start))
+
     def left(self) -> float:
         now = time.monotonic()
         if now - self.checked_at >= 0.2:  # /proc is read a few times a second, not per message
-            used = max(now_ - then for now_, then in zip(self._used(), self.start))
-            self.cpu_left = self.seconds - used
+            self.cpu_left = self.cpu_left_now()
             self.checked_at = now
         return min(self.cpu_left, self.wall_end - now)
 
@@ -401,6 +405,7 @@ class _Session:
             # over several cells (a model trained a little in each) meets the same limit as
             # work done in one.
             shared: list[CpuBudget] = []
+            step: list[CpuBudget] = []    # the budget of the cell now running, alone
 
             def on_note(text: str) -> None:
                 nonlocal heard
@@ -414,7 +419,8 @@ class _Session:
                     shared.append(CpuBudget(self.proc, self.timeout))
                 # The setup cell is the course's (imports, data): it gets the start-up's grace.
                 grace = STARTUP_GRACE if (word, item) == ("start", "cell setup") else 0.0
-                self.conn.deadline = Earliest(CpuBudget(self.proc, self.timeout + grace), *shared)
+                step[:] = [CpuBudget(self.proc, self.timeout + grace)]
+                self.conn.deadline = Earliest(*step, *shared)
 
             self.conn = wire.Connection(self.proc.stdout.fileno(), self.proc.stdin.fileno(),
                                         serve=wire.SERVED_BY_GRADER, on_note=on_note)
@@ -429,8 +435,9 @@ class _Session:
             except (wire.WireError, wire.RemoteError) as exc:
                 current = started[-1] if started else "cell setup"
                 why = self.why(exc)
-                step = getattr(self.conn.deadline, "budgets", (None,))[0]
-                if isinstance(exc, wire.DeadlineExceeded) and shared and step is not None and step.left() > 0:
+                # The shared budget ran out, not this cell's own: the cells before it used the rest.
+                if (isinstance(exc, wire.DeadlineExceeded) and shared and step
+                        and step[0].cpu_left_now() > SHARED_MARGIN):
                     why = (f"did not finish within the {self.timeout:g} s of CPU that the solution "
                            "cells share (with the cells before it)")
                 self.skipped[current] = f"{_describe(current)} {why}"

@@ -343,11 +343,8 @@ def grade_class(course: Course, assignments: list[str] | None = None,
             if students is None or s in students]
     if course.db_url.startswith("sqlite:///"):
         Path(course.db_url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-    recorder = Recorder(course)
-    try:
+    with Recorder(course) as recorder:
         run_all(grade_submission, jobs, recorder.merge, executor, on_error=_could_not_grade)
-    finally:
-        recorder.close()
     problems = write_feedback(course, recorder.results, executor)
     export_grades(course)
     if problems:

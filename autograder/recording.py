@@ -44,6 +44,12 @@ class Recorder:
             self._gradebook.close()
             self._gradebook = None
 
+    def __enter__(self) -> "Recorder":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     def merge(self, job, result) -> None:
         course = self.course
         gb = self.gradebook()

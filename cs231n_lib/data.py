@@ -88,12 +88,7 @@ def load_digits(num_train=None, num_val=250, num_test=250, seed=0, subtract_mean
 
     Returns: dict X_train, y_train, X_val, y_val, X_test, y_test (and mean_image).
     """
-    path = Path(path) if path is not None else DIGITS_PATH
-    if not path.exists():
-        raise FileNotFoundError(
-            f"the digits data set {path} is missing; it ships with the project in data/ "
-            f"(rebuild it with data/make_digits.py, see data/README.md)")
-    with np.load(path) as f:
+    with np.load(_shipped(path, DIGITS_PATH, "digits")) as f:
         images, labels = f["images"], f["labels"]
     total = len(labels)
     _check_count(num_val, "num_val")
@@ -315,7 +310,8 @@ def load_photo10(num_train=None, num_val=None, num_test=None, subtract_mean=True
         sizes.append(total if num is None else num)
     rendered = _rendered_crops(table)
     if any(n and split not in rendered for split, n in zip(PHOTO10_SPLITS, sizes)):
-        table["photos"] = _photo10_table(path)["photos"]
+        with np.load(_shipped(path, PHOTO10_PATH, "photo10")) as f:
+            table["photos"] = f["photos"]
     X = np.concatenate([rendered[split][:n] if split in rendered else _render_split(table, split, n)
                         for split, n in zip(PHOTO10_SPLITS, sizes)]).astype(dtype)
     if scale:
@@ -333,13 +329,18 @@ def _photo10_table(path=None, photos=True) -> dict:
     """The arrays of a photo10 file: the photographs (unless ``photos`` is False: reading them
     takes a while, and crops read ready-rendered do not need them), crop tables, class names and
     the checksums of the rendered splits."""
-    path = Path(path) if path is not None else PHOTO10_PATH
+    with np.load(_shipped(path, PHOTO10_PATH, "photo10")) as f:
+        return {key: f[key] for key in f.files if photos or key != "photos"}
+
+
+def _shipped(path, default: Path, name: str) -> Path:
+    """``path`` (or the copy in data/ that ships with the project), which must exist."""
+    path = Path(path) if path is not None else default
     if not path.exists():
         raise FileNotFoundError(
-            f"the photo10 data set {path} is missing; it ships with the project in data/ "
-            f"(rebuild it with data/make_photo10.py, see data/README.md)")
-    with np.load(path) as f:
-        return {key: f[key] for key in f.files if photos or key != "photos"}
+            f"the {name} data set {path} is missing; it ships with the project in data/ "
+            f"(rebuild it with data/make_{name}.py, see data/README.md)")
+    return path
 
 
 def _render_split(table, split, num=None):
@@ -375,8 +376,9 @@ def save_photo10_crops(dest, splits=("train", "val"), path=None):
 
     ``load_photo10`` then reads them instead of rendering them (seconds saved in every process)
     when the environment variable CS231N_PHOTO10_CROPS names ``dest`` (several files: separated
-    by ``os.pathsep``); the autograder does this for the kernels and check processes it starts. Only the splits asked for are written: the
-    training and validation splits by default, never the test split unless asked. Each split's
+    by ``os.pathsep``); the autograder does this for the kernels and check processes it starts.
+    Only the splits asked for are written: the training and validation splits by default, never
+    the test split unless asked. Each split's
     crops are checked against the checksum the data file records, which goes into ``dest`` with
     them. The file appears whole or not at all (written beside it, then renamed).
     """

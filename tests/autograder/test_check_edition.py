@@ -140,11 +140,25 @@ def test_delegating_the_network_to_the_library_earns_nothing(net_check_edition, 
 # ---- notebook 04's closed form: derived, not handed to the student's own graph version ----
 # Nothing in the library to refuse here: the watch recognises the code of the student's own
 # batchnorm_backward (``__main__.batchnorm_backward``), however the closed form reaches it.
+def _through_a_shared_helper(cells):
+    """The graph walk moved into a helper that both backward passes call."""
+    graph = cells["batchnorm_backward"].replace("def batchnorm_backward(", "def _bn_graph(")
+    return {"batchnorm_backward": graph + "\n\ndef batchnorm_backward(dout, cache):\n"
+                                          "    return _bn_graph(dout, cache)\n",
+            "batchnorm_backward_alt": "def batchnorm_backward_alt(dout, cache):\n"
+                                      "    return _bn_graph(dout, cache)\n"}
+
+
 OWN_DELEGATIONS = {
     "a call": "def batchnorm_backward_alt(dout, cache):\n    return batchnorm_backward(dout, cache)\n",
     "a saved reference": ("_graph = batchnorm_backward\n\n\ndef batchnorm_backward_alt(dout, cache):\n"
                           "    return _graph(dout, cache)\n"),
     "the same function": "batchnorm_backward_alt = batchnorm_backward\n",
+    # Found by a red team: the graph version reached where a watch by name does not look.
+    "a copy of its code under another name": (
+        "import types\nbatchnorm_backward_alt = types.FunctionType(\n"
+        "    batchnorm_backward.__code__.replace(co_name='_bb', co_qualname='_bb'), globals())\n"),
+    "a shared helper": _through_a_shared_helper,
 }
 
 
@@ -161,22 +175,7 @@ def test_a_closed_form_that_calls_the_graph_version_earns_nothing(net_check_edit
         "your batchnorm_backward_alt calls your own batchnorm_backward: write it yourself"), verdict
 
 
-def _through_a_shared_helper(cells):
-    """The graph walk moved into a helper that both backward passes call."""
-    graph = cells["batchnorm_backward"].replace("def batchnorm_backward(", "def _bn_graph(")
-    return {"batchnorm_backward": graph + "\n\ndef batchnorm_backward(dout, cache):\n"
-                                          "    return _bn_graph(dout, cache)\n",
-            "batchnorm_backward_alt": "def batchnorm_backward_alt(dout, cache):\n"
-                                      "    return _bn_graph(dout, cache)\n"}
-
-
-# Routes found by a red team: the graph version reached where a watch by name does not look.
-HIDDEN_DELEGATIONS = {
-    "a copy of its code under another name": (
-        "import types\nbatchnorm_backward_alt = types.FunctionType(\n"
-        "    batchnorm_backward.__code__.replace(co_name='_bb', co_qualname='_bb'), globals())\n"),
-    "a shared helper": _through_a_shared_helper,
-}
+# The watch itself dodged: work it cannot see, or its own methods replaced.
 WATCH_DODGES = {
     "a thread started before the check": (
         "from concurrent.futures import ThreadPoolExecutor\n_pool = ThreadPoolExecutor(1)\n"
@@ -193,14 +192,6 @@ WATCH_DODGES = {
         "        _o._record = lambda *a, **k: False\n\n\n"
         "def batchnorm_backward_alt(dout, cache):\n    return batchnorm_backward(dout, cache)\n"),
 }
-
-
-@pytest.mark.parametrize("route", list(HIDDEN_DELEGATIONS))
-def test_a_closed_form_that_reaches_the_graph_version_by_content_earns_nothing(net_check_edition, route):
-    verdict = _net_verdict(net_check_edition, HIDDEN_DELEGATIONS[route], name="batchnorm_backward_alt")
-    assert verdict.hidden_passed == 0 and not verdict.visible_ok, verdict
-    assert verdict.zero_reason.startswith(
-        "your batchnorm_backward_alt calls your own batchnorm_backward: write it yourself"), verdict
 
 
 @pytest.mark.parametrize("route", list(WATCH_DODGES))
