@@ -46,3 +46,19 @@ def test_metadata_validation_with_built_validators_decides_as_jsonschema_validat
     done = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "same"
+
+
+def test_the_warm_up_gradebook_starts_no_alembic_subprocess(monkeypatch):
+    import nbgrader.api
+
+    from autograder.worker import throwaway_gradebook
+
+    def no_subprocess(*args, **kwargs):
+        raise AssertionError(f"a subprocess was started: {args}")
+
+    monkeypatch.setattr(nbgrader.api.sp, "check_output", no_subprocess)
+    with throwaway_gradebook() as gradebook:
+        gradebook.add_student("s1")
+        assert [s.id for s in gradebook.students] == ["s1"]
+    # Only the throw-away database is spared the version query: nbgrader's own stays as it was.
+    assert nbgrader.api.get_alembic_version.__module__ == "nbgrader.api"
