@@ -40,10 +40,10 @@ from autograder.course import Course
 from autograder.grading import (
     GradingOptions,
     Recorder,
-    SubmissionJob,
     SubmissionResult,
     export_grades,
     grade_submission,
+    submission_jobs,
     write_feedback,
 )
 from autograder.parallel import Executor, SerialExecutor, available_cores, make_executor, run_all
@@ -88,7 +88,7 @@ def busy_cpu_seconds() -> float:
 def grade_timed(course: Course, assignments: list[str], options: GradingOptions,
                 executor: Executor, label: str, cores: int) -> Run:
     """The steps of ``grade_class``, with the parallel part timed on its own."""
-    jobs = [SubmissionJob(str(course.root), s, a, options) for s, a in course.submissions(assignments)]
+    jobs = submission_jobs(course, assignments, options)
     start, cpu = time.monotonic(), busy_cpu_seconds()
     with Recorder(course) as recorder:
         run_all(grade_submission, jobs, recorder.merge, executor)
@@ -116,6 +116,17 @@ def execution_seconds(result: SubmissionResult) -> float:
 
 def scores(run: Run) -> dict[tuple[str, str], float]:
     return {(r.student, r.assignment): r.score for r in run.results}
+
+
+def prestarted_line(runs: list[Run]) -> str:
+    """How many submissions found their kernel and check child started ahead (autograder.spare)."""
+    parts = []
+    for run in runs:
+        n = len(run.results)
+        kernels = sum("kernel" in r.prestarted for r in run.results)
+        children = sum("check child" in r.prestarted for r in run.results)
+        parts.append(f"{run.label} {kernels}/{n} kernels, {children}/{n} check children")
+    return "started ahead by a spare worker: " + "; ".join(parts)
 
 
 def throughput_table(runs: list[Run]) -> str:
@@ -270,14 +281,19 @@ def blas_report() -> str:
 CLASS_SIZE = 300   # the class --course projects to
 
 
-def projection(run: Run, assignments: list[str], class_size: int = CLASS_SIZE) -> str:
+def projection(run: Run, assignments: list[str], once: float = 0.0,
+               class_size: int = CLASS_SIZE) -> str:
     """The wall time of grading ``class_size`` students on every assignment, as ``run`` graded
-    its class (each student handed in every assignment): both scale with the number of students."""
+    its class (each student handed in every assignment): both scale with the number of students,
+    except ``once``, the start-up each grading process pays once (its warm server, timed on its
+    own; the processes start side by side), which a class of any size pays once."""
     scale = class_size / (len(run.results) / max(len(assignments), 1))
+    grading = once + max(run.grading - once, 0.0) * scale
+    total = once + max(run.total - once, 0.0) * scale
     return (f"projected for {class_size} students x {len(assignments)} notebooks = "
             f"{class_size * len(assignments)} submissions on {run.cores} core(s): "
-            f"{run.grading * scale / 60:.1f} min grading, "
-            f"{run.total * scale / 60:.1f} min with feedback and export")
+            f"{grading / 60:.1f} min grading, {total / 60:.1f} min with feedback and export "
+            f"(the {once:.1f} s each grading process takes to start counted once)")
 
 
 def run(notebooks: str | os.PathLike | None = None, assignments: list[str] | None = None,
@@ -315,8 +331,9 @@ def run(notebooks: str | os.PathLike | None = None, assignments: list[str] | Non
         print(throughput_table(runs))
         print(f"\nsame scores in every run: {'yes' if same else 'NO'}; "
               f"load average now {os.getloadavg()[0]:.1f} on {available_cores()} cores")
+        print(prestarted_line(runs))
         if whole_course:
-            print(projection(runs[-1], assignments))
+            print(projection(runs[-1], assignments, once=before[ONCE_PROBES[0][0]]))
         after = measure_startup()
         startup = {label: (before[label] + after[label]) / 2 for label in before}
         print()

@@ -341,18 +341,24 @@ class CpuBudget:
         # The sandbox's control group, where there is one: it also counts the processes that
         # ended unseen (a walk over /proc misses children whose parent ignores SIGCHLD).
         self.group = getattr(proc, "cpu_seconds", None)
+        if self.group is not None and self.group() is None:  # no group is counted here
+            self.group = None
         self.start = self._used()
         self.wall_end = time.monotonic() + BACKSTOP_FACTOR * seconds + 10
         self.checked_at, self.cpu_left = time.monotonic(), seconds
 
-    def _used(self) -> tuple[float, float]:
-        group = self.group() if self.group is not None else None
-        return (tree_cpu_seconds(self.pid) + time.thread_time(),
-                (group if group is not None else 0.0) + time.thread_time())
+    def _used(self) -> float:
+        # The group holds every process of the sandbox from its first instruction on, so where
+        # it is counted it is all there is to read; the walk over /proc (every process on the
+        # machine, a few milliseconds each time) is the fallback where there is no group.
+        used = self.group() if self.group is not None else None
+        if used is None:
+            used = tree_cpu_seconds(self.pid)
+        return used + time.thread_time()
 
     def cpu_left_now(self) -> float:
         """The CPU seconds left, read now."""
-        return self.seconds - max(now - then for now, then in zip(self._used(), self.start))
+        return self.seconds - (self._used() - self.start)
 
     def left(self) -> float:
         now = time.monotonic()

@@ -16,6 +16,7 @@ not a notebook, a timeout or a crash scores 0 with the reason said, and the batc
 
 from __future__ import annotations
 
+import atexit
 import copy
 import functools
 import logging
@@ -33,7 +34,7 @@ import nbformat
 
 from autograder.checks import printable
 from autograder.course import REPO_DIR, Course
-from autograder.isolation import NO_SANDBOX_WARNING, Limits, require_bwrap
+from autograder.isolation import NO_SANDBOX_WARNING, Limits, release_groups, require_bwrap
 from autograder.protocol import BadReport, WorkerJob, read_report
 from autograder.recording import (Recorder, export_grades, format_table,  # noqa: F401 (re-exported)
                                   load_results, write_feedback)
@@ -86,6 +87,7 @@ class SubmissionResult:
     notebooks: dict[str, dict] = field(default_factory=dict)
     timestamp: str | None = None
     seconds: float = 0.0
+    prestarted: list[str] = field(default_factory=list)  # started before the job came (spare.py)
     late_penalty: float = 0.0        # points off for lateness (recording.Recorder, deadlines.py)
     seconds_late: float = 0.0        # after the due date, the student's extension included
 
@@ -239,6 +241,14 @@ def grade_submission(job: SubmissionJob) -> SubmissionResult:
 _servers: dict = {}  # PYTHONPATH -> autograder.warm.ForkServer
 
 
+@atexit.register
+def close_servers() -> None:
+    """Stop this process's warm servers: each stops its spare (and removes its control groups)."""
+    for server in _servers.values():
+        server.close()
+    _servers.clear()
+
+
 def _fork_server(env: dict[str, str]):
     """This process's warm worker server for these import paths (started on first use)."""
     from autograder.warm import ForkServer
@@ -288,6 +298,7 @@ def _run_worker(job: SubmissionJob, scratch: Path, result: SubmissionResult, tem
         if not report["notebooks"]:
             return
     result.timestamp = report["timestamp"]
+    result.prestarted = report["prestarted"]
     for name, recorded in report["notebooks"].items():
         graded = scratch / "autograded" / job.student / job.assignment / f"{name}.ipynb"
         recorded["autograded"] = graded.read_text() if graded.exists() else None
@@ -325,6 +336,14 @@ def _could_not_grade(job: SubmissionJob, error: BaseException) -> SubmissionResu
                             reason=f"grading could not run: {type(error).__name__}: {str(error)[:300]}")
 
 
+def submission_jobs(course: Course, assignments: list[str], options: GradingOptions,
+                    students: list[str] | None = None) -> list[SubmissionJob]:
+    """A job per submission, one assignment after another: a worker's spare starts its kernel
+    with the previous job's settings (autograder.spare), which differ between assignments."""
+    found = [(a, s) for s, a in course.submissions(assignments) if students is None or s in students]
+    return [SubmissionJob(str(course.root), s, a, options) for a, s in sorted(found)]
+
+
 def grade_class(course: Course, assignments: list[str] | None = None,
                 options: GradingOptions = GradingOptions(), executor=None,
                 students: list[str] | None = None) -> list[SubmissionResult]:
@@ -333,14 +352,14 @@ def grade_class(course: Course, assignments: list[str] | None = None,
 
     if options.sandbox:
         require_bwrap()
+        release_groups(None)  # the control groups a grader killed earlier could not remove
     assignments = assignments or course.released()
     if not assignments:
         raise ValueError(f"nothing released in {course.root} (run `release` first)")
     missing = [a for a in assignments if a not in course.released()]
     if missing:
         raise ValueError(f"not released yet: {', '.join(missing)} (run `release` first)")
-    jobs = [SubmissionJob(str(course.root), s, a, options) for s, a in course.submissions(assignments)
-            if students is None or s in students]
+    jobs = submission_jobs(course, assignments, options, students)
     if course.db_url.startswith("sqlite:///"):
         Path(course.db_url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
     with Recorder(course) as recorder:

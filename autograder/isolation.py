@@ -290,24 +290,35 @@ class Cgroups:
         self.dirs = []
 
 
+GROUP_PREFIX = "cs231n-grading-"
+
+
 def cgroup_name(owner: int, workdir: Path) -> str:
-    return f"cs231n-grading-{owner}-{abs(hash(str(workdir))):x}"
+    return f"{GROUP_PREFIX}{owner}-{abs(hash(str(workdir))):x}"
 
 
-def release_groups(owner: int) -> None:
-    """Remove every control group the process ``owner`` made (it may have been killed)."""
-    prefix = cgroup_name(owner, Path()).rsplit("-", 1)[0] + "-"
+def release_groups(owner: int | None) -> None:
+    """Remove every control group the process ``owner`` made (it may have been killed); with
+    ``owner`` None, those of every process that is gone (a grader killed before it could)."""
+    prefix = f"{GROUP_PREFIX}{owner}-" if owner is not None else None
     folders = [CGROUP_ROOT] + ([p for p in CGROUP_ROOT.iterdir() if p.is_dir()]
                                if CGROUP_ROOT.is_dir() else [])
     for parent in folders:
         try:
-            found = [p for p in parent.iterdir() if p.name.startswith(prefix)]
+            found = [p for p in parent.iterdir() if p.name.startswith(prefix)] if prefix else \
+                [p for p in parent.iterdir() if _owner_gone(p.name)]
         except OSError:
             continue
         for folder in found:
             group = Cgroups.__new__(Cgroups)
             group.dirs = [folder]
             group.release()
+
+
+def _owner_gone(name: str) -> bool:
+    """A group of ours (``cgroup_name``) whose owner process no longer exists."""
+    owner = name[len(GROUP_PREFIX):].partition("-")[0] if name.startswith(GROUP_PREFIX) else ""
+    return owner.isdigit() and not os.path.exists(f"/proc/{owner}")
 
 
 def _running(pid: str) -> bool:
@@ -566,3 +577,18 @@ class ChildLauncher:
             except OSError:
                 pass
         self.sandbox.stop(proc)
+
+
+class AdoptingLauncher:
+    """A :class:`ChildLauncher` whose first child was started before it was needed: ``start()``
+    hands that one over first, then starts fresh ones (a restart after a crash) as usual."""
+
+    def __init__(self, launcher: ChildLauncher, started: subprocess.Popen):
+        self.launcher, self.started = launcher, started
+
+    def start(self) -> subprocess.Popen:
+        proc, self.started = self.started, None
+        return proc if proc is not None else self.launcher.start()
+
+    def stop(self, proc: subprocess.Popen) -> None:
+        self.launcher.stop(proc)

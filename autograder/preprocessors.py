@@ -82,6 +82,20 @@ class GuardedExecute(Execute):
                 well_formed(cell)
         return nb, resources
 
+    def create_kernel_manager(self):
+        """The kernel this worker's spare started (autograder.spare), when it was started as
+        this one would be; a new one otherwise."""
+        from autograder import spare
+
+        if not self.kernel_name:
+            self.kernel_name = self.nb.metadata.get("kernelspec", {}).get("name") or ""
+        sandbox = self.config.SandboxedKernelManager.get("sandbox")
+        km = spare.take_kernel(self.kernel_name, sandbox) if sandbox is not None else None
+        if km is not None and isinstance(km, self.kernel_manager_class):
+            self.km = km
+            return km
+        return super().create_kernel_manager()
+
     async def _async_cleanup_kernel(self) -> None:
         km = self.km
         await super()._async_cleanup_kernel()
@@ -235,8 +249,9 @@ class OutsideChecks(NbGraderPreprocessor):
                    ).tag(config=True)
 
     def preprocess(self, nb, resources):
+        from autograder import spare
         from autograder.checks import exercises_for, run_checks
-        from autograder.isolation import ChildLauncher
+        from autograder.isolation import AdoptingLauncher, ChildLauncher
         from autograder.kernel import sandbox_from_spec
 
         info = resources["nbgrader"]
@@ -249,7 +264,9 @@ class OutsideChecks(NbGraderPreprocessor):
                 setup = next((c.source for c in nb.cells if c.cell_type == "code"), "")
             cells = [(grade_id(c), c.source) for c in nb.cells
                      if c.cell_type == "code" and is_solution(c) and grade_id(c)]
-            launcher = ChildLauncher(sandbox_from_spec(self.sandbox))
+            adopted = spare.take_checks(self.sandbox)  # the child this worker's spare started
+            launcher = (AdoptingLauncher(*adopted) if adopted is not None
+                        else ChildLauncher(sandbox_from_spec(self.sandbox)))
             outside = run_checks(exercises, setup, cells, launcher, timeout=self.timeout)
             verdicts = judge(exercises, outside)
         for cell in nb.cells:

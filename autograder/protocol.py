@@ -22,6 +22,7 @@ from pathlib import Path
 JOB_FILE = "job.json"
 REPORT_FILE = "result.json"
 MAX_REPORT_BYTES = 16 * 1024 * 1024
+PRESTARTED = ("kernel", "check child")   # what a worker may adopt from its spare (autograder.spare)
 
 
 class BadReport(ValueError):
@@ -97,6 +98,8 @@ def read_report(folder: Path) -> dict:
         comments = {str(k): (None if v is None else str(v)[:4000]) for k, v in nb.get("comments", {}).items()}
         report["notebooks"][str(name)] = {"grades": grades, "comments": comments}
     report["outside"] = _outside(data.get("outside", {}))
+    prestarted = data.get("prestarted", [])
+    report["prestarted"] = [p for p in PRESTARTED if isinstance(prestarted, list) and p in prestarted]
     return report
 
 

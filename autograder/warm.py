@@ -15,7 +15,6 @@ when that worker has ended, ``exit CODE`` out.
 from __future__ import annotations
 
 import gc
-import os
 import select
 import signal
 import subprocess
@@ -76,6 +75,13 @@ class ForkServer:
 
     def close(self) -> None:
         if self.proc is not None:
+            # Its end of input first: the server stops its spare (and removes its control
+            # groups); the whole tree is killed if it has not ended in time.
+            try:
+                self.proc.stdin.close()
+                self.proc.wait(timeout=10)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
             kill_tree(self.proc.pid)
             self.proc.wait()
             self.proc = None
@@ -92,8 +98,10 @@ def _die_with_server() -> None:
 
 
 def serve() -> None:
-    """The server: import once, then fork a worker per line read."""
+    """The server: import once, then hand each job line to a spare worker forked ahead of it."""
     import autograder.worker as worker
+    from autograder.protocol import WorkerJob
+    from autograder.spare import Spare
 
     worker.warm_up()
     # The forked workers share the server's objects copy-on-write; a collection in a worker
@@ -101,27 +109,22 @@ def serve() -> None:
     gc.collect()
     gc.freeze()
     print(READY, flush=True)
-    for line in sys.stdin:
-        job, _, log = line.rstrip("\n").partition("\t")
-        pid = os.fork()
-        if pid == 0:  # the worker: a session of its own, its output to the log
+    spare = None
+    try:
+        for line in sys.stdin:
+            job, _, log = line.rstrip("\n").partition("\t")
+            current = spare or Spare(None, worker.main)
+            current.hand(job, log)
+            print(f"pid {current.pid}", flush=True)
+            # The next worker starts its sandboxes now, as this job's, while this one is graded.
             try:
-                os.setsid()
-                _die_with_server()
-                nothing = os.open(os.devnull, os.O_RDONLY)
-                os.dup2(nothing, 0)
-                out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-                os.dup2(out, 1)
-                os.dup2(out, 2)
-                os.chdir(Path(job).parent)
-                code = worker.main(job)
-            except BaseException:
-                code = 70
-            os._exit(code)
-        print(f"pid {pid}", flush=True)
-        _, status = os.waitpid(pid, 0)
-        code = os.waitstatus_to_exitcode(status)
-        print(f"exit {code}", flush=True)
+                spare = Spare(WorkerJob.read(job), worker.main)
+            except (OSError, ValueError, TypeError):
+                spare = None
+            print(f"exit {current.wait()}", flush=True)
+    finally:
+        if spare is not None:
+            spare.discard()
 
 
 if __name__ == "__main__":

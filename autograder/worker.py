@@ -136,7 +136,10 @@ def validate_metadata_with_built_validators() -> None:
     common.jsonschema = SimpleNamespace(validate=validate)
 
 
-def main(job_path: str) -> int:
+def main(job_path: str, started=None) -> int:
+    """Grade the job's submission; ``started``: what this worker's spare started for it
+    (:mod:`autograder.spare`), adopted where it was started alike."""
+    from autograder import spare
     from autograder.course import Course
     from autograder.isolation import private_mounts
 
@@ -150,13 +153,16 @@ def main(job_path: str) -> int:
     cap = (int(job.options["memory_mb"]) + 2048) * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
     try:
-        api = Course(root).api(autograde_config(job))
+        config = autograde_config(job)
+        spare.adopt(config, started)
+        api = Course(root).api(config)
         result = api.autograde(job.assignment, job.student, force=True, create=True)
         out["success"] = bool(result["success"])
         if not result["success"]:
             text = (result.get("error") or "") + "\n" + (result.get("log") or "")
             out["error"] = text[-4000:]
         out.update(recorded_grades(f"sqlite:///{root / 'gradebook.db'}", job.assignment, job.student))
+        out["prestarted"] = list(spare.adopted)
         out["outside"] = {p.name[:-len(".outside.json")]: json.loads(p.read_text())
                           for p in root.glob("*.outside.json")}
     except MemoryError:
@@ -167,6 +173,7 @@ def main(job_path: str) -> int:
     finally:
         from autograder.isolation import release_groups
 
+        spare.release()
         release_groups(os.getpid())  # the sandboxes' control groups, and anything left in them
     write_report(root, out)
     return 0

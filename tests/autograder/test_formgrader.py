@@ -170,6 +170,7 @@ def _request(base, token, path, method="GET"):
 def _report(course_root):
     data = json.loads((course_root / "reports" / ASSIGNMENT / f"{STUDENT}.json").read_text())
     data.pop("seconds")
+    data.pop("prestarted")  # how this run's worker started its kernel, not what it decided
     return data
 
 

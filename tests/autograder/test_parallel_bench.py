@@ -102,3 +102,7 @@ def test_projection_scales_the_class_to_300_students():
                       class_size=300)
     # 300 students = 150x the class: 30 s x 150 = 75 min; 36 s x 150 = 90 min.
     assert "600 submissions on 2 core(s): 75.0 min grading, 90.0 min with feedback and export" in line
+    # The grading processes' own start (6 s, paid once) is not scaled: 6 + 24 x 150 s = 60.1 min.
+    line = projection(Run("pool", 2, grading=30.0, total=36.0, results=results), ["bp", "conv"],
+                      once=6.0, class_size=300)
+    assert "60.1 min grading, 75.1 min with feedback and export" in line
