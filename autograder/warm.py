@@ -6,7 +6,8 @@ pays that once (``python -m autograder.warm``) and then, for each submission, fo
 runs :func:`autograder.worker.main` on the submission's job: a fresh process per submission, as
 before (its own session, its log, killed as a tree on timeout), only without the start-up.
 Nothing a submission does reaches the next one: the student's code never runs in the worker or
-the server, only in the sandboxes each forked worker starts afresh.
+the server, only in the sandboxes each forked worker starts afresh. Each worker is forked one job
+ahead (:mod:`autograder.spare`), so that its sandboxes start while the job before it is graded.
 
 The protocol on the server's stdin/stdout is one line each way: ``JOB LOG`` in, ``pid N`` and,
 when that worker has ended, ``exit CODE`` out.
