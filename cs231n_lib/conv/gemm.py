@@ -33,9 +33,8 @@ The layout also makes each product one large matrix multiply per block, with the
 positions of all its images as the long dimension:
 - forward:  out (F, n*Hs*Ws) = [w2 | b] @ cols;
 - backward: [dw2 | db] = dout @ cols^T, whose inner dimension is all the block's
-  positions (BLAS runs it near its peak, unlike per-image products with an inner
-  dimension of one image), and dcols = w2^T @ dout, added back (col2im) by the same
-  contiguous runs that built cols.
+  positions (or one image's, summed image by image: see SMALL_GEMM), and
+  dcols = w2^T @ dout, added back (col2im) by the same contiguous runs that built cols.
 
 Where the time goes. These products have F (16-32) or C*HH*WW (27-75) as their short
 dimensions, so BLAS does a few multiplies per number it loads: they run at a third of
@@ -60,6 +59,14 @@ MAX_WORKSPACE_BYTES = 256 * 2**20
 # forth at a cost comparable to short calls (measured: bench layer D's forward pass in 4
 # blocks took as long on 2 threads as on 1). Longer calls amortise it.
 BLOCK_BYTES = 8 * 2**20
+# OpenBLAS multiplies a product of at most this many multiply-adds (M*N*K) with a kernel
+# that reads the operands in place (x86-64, Skylake-X kernel), where a larger one first
+# copies both into packed panels. dw sums over all of a block's positions; where one
+# image's share of that sum is a product just below this size, summing image by image
+# skips the packing. Measured, float64: bench layer A (0.98e6 per image) a tenth less
+# backward time; at D (0.23e6 per image) products of a few images each were slower than
+# the block's one product, so smaller images keep it.
+SMALL_GEMM = 100**3
 
 
 @functools.lru_cache(maxsize=64)
@@ -124,6 +131,13 @@ class _Geometry:
         # Per image: the columns, their gradient and the GEMM result.
         per_image = ((self.K + 1) + self.K + self.F) * self.P * itemsize
         return blocks(self.N, per_image, BLOCK_BYTES)
+
+    def dw_chunks(self, n):
+        """Column slices of a block's n images for dw's product: one image each where an
+        image's product is just below SMALL_GEMM, else the whole block."""
+        if SMALL_GEMM // 2 < self.F * (self.K + 1) * self.P <= SMALL_GEMM:
+            return [slice(i * self.P, (i + 1) * self.P) for i in range(n)]
+        return [slice(0, n * self.P)]
 
     def shifted_runs(self, n):
         """Each run of rows of cols for a block of n images, as one contiguous copy:
@@ -227,7 +241,11 @@ def _backward_block(dout, cols, w2, g, dx):
                      tag=(g.H_out, g.W_out))
     dres[:, :, :g.H_out, :g.W_out] = dout.transpose(1, 0, 2, 3)
     dres = dres.reshape(g.F, n * g.P)
-    dw2b = dres @ cols.T  # the ones row gives db
+    dw2b = np.zeros((g.F, g.K + 1), dtype=dout.dtype)
+    part = np.empty_like(dw2b)
+    for cs in g.dw_chunks(n):
+        np.matmul(dres[:, cs], cols[:, cs].T, out=part)  # the ones row gives db
+        dw2b += part
     dcols = workspace("gemm-dcols", (g.K, n * g.P), dout.dtype)
     np.matmul(w2.T, dres, out=dcols)
     # col2im: each run adds its rows back where they were copied from.

@@ -146,3 +146,31 @@ def test_repeated_calls_do_not_share_results(rng):
     np.testing.assert_array_equal(out1, keep)
     for a, c in zip(conv_backward(dout, cache1), g1):
         np.testing.assert_array_equal(a, c)
+
+
+@pytest.mark.parametrize("shape, stride, pad", [
+    ((3, 3, 6, 7, 4, 3, 3), 1, 1),
+    ((2, 2, 7, 7, 3, 5, 5), 2, 2),
+    ((1, 2, 5, 6, 3, 3, 2), 1, 0),  # batch of one
+])
+def test_dw_summed_image_by_image(rng, monkeypatch, shape, stride, pad):
+    # Where one image's dw product is just below SMALL_GEMM, dw is summed image by image.
+    N, C, H, W, F, HH, WW = shape
+    x, w, b = (rng.standard_normal(s) for s in ((N, C, H, W), (F, C, HH, WW), (F,)))
+    cp = {"stride": stride, "pad": pad, "method": "gemm"}
+    g = gemm._Geometry(x.shape, w.shape, stride, pad)
+    monkeypatch.setattr(gemm, "SMALL_GEMM", g.F * (g.K + 1) * g.P)
+    assert len(g.dw_chunks(N)) == N
+    out, cache = conv_forward(x, w, b, cp)
+    dout = rng.standard_normal(out.shape)
+    assert_matches_naive(dict(x=x, w=w, b=b, conv_param=cp, dout=dout), gemm_forward,
+                         conv_backward)
+    _, dw, db = conv_backward(dout, cache)
+    for grad, arg in ((dw, 1), (db, 2)):
+        def f(v, arg=arg):
+            args = [x, w, b]
+            args[arg] = v
+            return conv_forward(*args, cp)[0]
+        assert rel_error(grad, eval_numerical_gradient_array(f, [x, w, b][arg], dout)) < 1e-8
+    monkeypatch.setattr(gemm, "SMALL_GEMM", g.F * (g.K + 1) * g.P * 2)
+    assert len(g.dw_chunks(N)) == 1  # an image's product too small: the block's one product
