@@ -109,15 +109,29 @@ def throwaway_gradebook():
         return nbgrader.api.Gradebook("sqlite://")
 
 
-def scratch_gradebook_without_sync() -> None:
-    """Every SQLite database this process opens skips the disk flushes and the journal file.
+def quick_scratch_gradebook() -> None:
+    """The scratch course's gradebook, opened once and written without waiting for the disk.
 
     The worker's only database is the scratch course's copy of the gradebook, thrown away once
-    the report is written: a crash loses nothing that matters, while each of the ~40 commits of
-    an autograde otherwise waits for the disk (and creates and deletes a journal file).
+    the report is written. nbgrader opens it anew in each of its steps, ten times a submission,
+    and every new SQLAlchemy engine compiles each query afresh: here the steps share one engine
+    per database. And a crash of the worker loses nothing that matters, while each of the ~40
+    commits of an autograde would otherwise wait for the disk (and create and delete a journal
+    file): every SQLite connection this process opens skips both.
     """
-    from sqlalchemy import event
+    import nbgrader.api
+    from sqlalchemy import create_engine, event
     from sqlalchemy.engine import Engine
+
+    engines = {}
+
+    def shared_engine(url, **options):
+        key = (str(url), tuple(sorted(options.items())))
+        if key not in engines:  # Gradebook.close disposes of the connections, not the engine
+            engines[key] = create_engine(url, **options)
+        return engines[key]
+
+    nbgrader.api.create_engine = shared_engine
 
     @event.listens_for(Engine, "connect")
     def no_sync(connection, _record):
@@ -162,7 +176,7 @@ def main(job_path: str, started=None) -> int:
 
     private_mounts()  # first, while this process has one thread: each sandbox's folder a tmpfs
 
-    scratch_gradebook_without_sync()
+    quick_scratch_gradebook()
     job = WorkerJob.read(job_path)
     os.environ.update(job.env)  # this worker's own process only: it grades one submission
     root = Path(job.root)

@@ -64,7 +64,7 @@ def test_the_warm_up_gradebook_starts_no_alembic_subprocess(monkeypatch):
     assert nbgrader.api.get_alembic_version.__module__ == "nbgrader.api"
 
 
-def test_the_workers_scratch_gradebook_skips_disk_flushes(tmp_path):
+def test_the_workers_scratch_gradebook_shares_one_engine_and_skips_disk_flushes(tmp_path):
     # In a process of its own: the listener stays for the rest of a process's life.
     probe = textwrap.dedent(f"""
         from unittest import mock
@@ -72,15 +72,16 @@ def test_the_workers_scratch_gradebook_skips_disk_flushes(tmp_path):
         from nbgrader.api import Gradebook
         from sqlalchemy import text
         import autograder.worker
-        autograder.worker.scratch_gradebook_without_sync()
+        autograder.worker.quick_scratch_gradebook()
         mock.patch.object(nbgrader.api, "get_alembic_version", return_value="test").start()
         with Gradebook("sqlite:///{tmp_path}/gradebook.db") as gb:
             gb.add_student("s1")
             print(gb.db.execute(text("PRAGMA synchronous")).scalar(),
                   gb.db.execute(text("PRAGMA journal_mode")).scalar())
+            engine = gb.engine
         with Gradebook("sqlite:///{tmp_path}/gradebook.db") as gb:  # what was written, kept
-            print([s.id for s in gb.students])
+            print([s.id for s in gb.students], gb.engine is engine)
     """)
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.split("\n")[:2] == ["0 memory", "['s1']"]
+    assert done.stdout.split("\n")[:2] == ["0 memory", "['s1'] True"]
