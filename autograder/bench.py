@@ -131,14 +131,19 @@ def prestarted_line(runs: list[Run]) -> str:
 
 def throughput_table(runs: list[Run]) -> str:
     serial = runs[0]
+    # "machine busy": the CPU time of every process while grading, against all the machine's
+    # cores. A serial run uses more than one: its worker's spare (autograder.spare) starts the
+    # next submission's sandboxes beside it.
     rows = [("run", "cores", "submissions", "grading s", "subs/min", "subs/min/core", "speed-up",
-             "CPU s/sub", "end-to-end s", "speed-up")]
+             "CPU s/sub", "machine busy", "end-to-end s", "speed-up")]
     for run in runs:
         n = len(run.results)
         per_min = 60 * n / run.grading
+        busy = run.cpu / (run.grading * available_cores())
         rows.append((run.label, str(run.cores), str(n), f"{run.grading:.1f}", f"{per_min:.2f}",
                      f"{per_min / run.cores:.2f}", f"{serial.grading / run.grading:.2f}x",
-                     f"{run.cpu / n:.2f}", f"{run.total:.1f}", f"{serial.total / run.total:.2f}x"))
+                     f"{run.cpu / n:.2f}", f"{100 * busy:.0f}%", f"{run.total:.1f}",
+                     f"{serial.total / run.total:.2f}x"))
     return _table(rows)
 
 

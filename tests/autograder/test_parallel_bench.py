@@ -4,6 +4,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
+from autograder import bench
 from autograder.bench import (
     ONCE_PROBES,
     STARTUP_PROBES,
@@ -44,15 +45,19 @@ def test_execution_is_the_sum_of_cell_times_from_nbclient_metadata():
     assert execution_seconds(unreadable) == 0
 
 
-def test_tables_report_throughput_per_core_and_what_dominates():
+def test_tables_report_throughput_per_core_and_what_dominates(monkeypatch):
+    monkeypatch.setattr(bench, "available_cores", lambda: 2)
     quick = [timed_cell("2026-11-21T10:00:00Z", "2026-11-21T10:00:01Z")]   # 1 s of 4 s
     slow = [timed_cell("2026-11-21T10:00:00Z", "2026-11-21T10:00:03Z")]    # 3 s of 4 s
     results = [result("a", 4.0, quick), result("b", 4.0, slow)]
     serial = Run("serial", 1, grading=60.0, total=70.0, results=results, cpu=50.0)
     pool = Run("pool (2 workers)", 2, grading=40.0, total=50.0, results=results, cpu=70.0)
     table = throughput_table([serial, pool]).splitlines()
-    assert table[2].split() == ["serial", "1", "2", "60.0", "2.00", "2.00", "1.00x", "25.00", "70.0", "1.00x"]
-    assert table[3].split()[3:] == ["2", "2", "40.0", "3.00", "1.50", "1.50x", "35.00", "50.0", "1.40x"]
+    # machine busy: 50 CPU s in 60 s on 2 cores is 42 %; 70 in 40 s is 88 %.
+    assert table[2].split() == ["serial", "1", "2", "60.0", "2.00", "2.00", "1.00x", "25.00", "42%",
+                                "70.0", "1.00x"]
+    assert table[3].split()[3:] == ["2", "2", "40.0", "3.00", "1.50", "1.50x", "35.00", "88%", "50.0",
+                                    "1.40x"]
     rows = {tuple(line.split()[:2]): line.split()[2:] for line in breakdown_table(
         serial, {"a": "blank", "b": "correct"}, startup=0.5).splitlines()[2:]}
     # n, per submission, own execution, start-up, rest, largest part
