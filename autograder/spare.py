@@ -100,7 +100,10 @@ def take_kernel(kernel_name: str | None, sandbox: dict):
     km, _kernel = _kernel, None
     if km is None:
         return None
-    if (kernel_name or km.kernel_name) == km.kernel_name and km.sandbox == sandbox and km.has_kernel:
+    from jupyter_core.utils import run_sync
+
+    alike = (kernel_name or km.kernel_name) == km.kernel_name and km.sandbox == sandbox
+    if alike and km.has_kernel and run_sync(km.is_alive)():  # one that died waiting: a new one
         adopted.append("kernel")
         return km
     _stop_kernel(km)

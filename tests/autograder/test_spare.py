@@ -30,9 +30,13 @@ class FakeKernel:
 
     def __init__(self, sandbox):
         self.sandbox, self.kernel_name, self.has_kernel, self.stopped = sandbox, "python3", True, False
+        self.died = False
 
     async def shutdown_kernel(self, now=False):
         self.stopped = now
+
+    async def is_alive(self):
+        return not self.died
 
 
 class FakeLauncher:
@@ -94,6 +98,25 @@ def test_a_spare_started_otherwise_is_stopped_not_used(tmp_path, monkeypatch):
     assert km.stopped and launcher.stopped == [proc]
     assert spare.take_kernel("python3", other) is None and spare.take_checks(config.OutsideChecks.sandbox) is None
     assert spare.adopted == []
+
+
+def test_a_kernel_that_died_waiting_is_not_adopted(tmp_path, monkeypatch):
+    started = started_alike(tmp_path)
+    km = FakeKernel(started.kernel_sandbox)
+    km.died = True
+    monkeypatch.setattr(spare, "_kernel", km)
+    monkeypatch.setattr(spare, "adopted", [])
+    assert spare.take_kernel("python3", started.kernel_sandbox) is None
+    assert km.stopped and spare.adopted == []
+
+
+def test_a_check_child_that_died_waiting_is_not_adopted(tmp_path, monkeypatch):
+    started = started_alike(tmp_path)
+    launcher, dead = FakeLauncher(tmp_path / "c"), SimpleNamespace(poll=lambda: 1)
+    monkeypatch.setattr(spare, "_checks", (launcher, dead))
+    monkeypatch.setattr(spare, "adopted", [])
+    assert spare.take_checks(started.checks_sandbox) is None
+    assert launcher.stopped == [dead] and spare.adopted == []
 
 
 def test_a_kernel_of_another_kind_is_not_adopted(tmp_path, monkeypatch):
