@@ -283,9 +283,9 @@ class Cgroups:
                 try:
                     folder.rmdir()
                     break
-                except FileNotFoundError:
+                except (FileNotFoundError, PermissionError):  # gone, or another account's
                     break
-                except OSError:
+                except OSError:  # still busy: its last processes are being killed
                     threading.Event().wait(0.05)
         self.dirs = []
 

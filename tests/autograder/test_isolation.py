@@ -155,3 +155,20 @@ def test_a_sandboxs_folder_holds_no_more_than_its_limit_even_in_deleted_files(tm
     assert (word, errno) == ("refused", "28") and 24 <= int(held) < 32, run.stdout  # ENOSPC by 256 MB
     assert "your code filled its folder (the limit is 256 MB)" in run.stdout
     assert not (tmp_path / "work" / "fill.py").exists()  # it lived in the worker's own tmpfs
+
+
+def test_the_groups_of_a_grader_that_is_gone_are_swept_and_no_others(tmp_path):
+    from autograder.isolation import Cgroups, cgroup_name, release_groups
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    left = Cgroups(cgroup_name(int(gone), tmp_path / "left"), 64 * 1024 * 1024)
+    mine = Cgroups(cgroup_name(os.getpid(), tmp_path / "mine"), 64 * 1024 * 1024)
+    assert left.available and mine.available, "no writable control groups here"
+    try:
+        release_groups(None)
+        assert not any(d.exists() for d in left.dirs), "the gone grader's groups stayed"
+        assert all(d.exists() for d in mine.dirs), "a living process's groups were removed"
+    finally:
+        left.release()
+        mine.release()
