@@ -91,10 +91,28 @@ class GuardedExecute(Execute):
             self.kernel_name = self.nb.metadata.get("kernelspec", {}).get("name") or ""
         sandbox = self.config.SandboxedKernelManager.get("sandbox")
         km = spare.take_kernel(self.kernel_name, sandbox) if sandbox is not None else None
-        if km is not None and isinstance(km, self.kernel_manager_class):
+        self._adopted = km is not None and isinstance(km, self.kernel_manager_class)
+        if self._adopted:
             self.km = km
             return km
         return super().create_kernel_manager()
+
+    async def async_start_new_kernel_client(self):
+        adopted, self._adopted = getattr(self, "_adopted", False), False
+        if not adopted:
+            return await super().async_start_new_kernel_client()
+        notes = len(self._notes)
+        try:
+            return await super().async_start_new_kernel_client()
+        except Exception:
+            # The spare's kernel died between its start and this job, with none of this
+            # submission's code run in it: a kernel of its own, as without a spare.
+            del self._notes[notes:]
+            self.create_kernel_manager()
+            await self.async_start_new_kernel()
+            return await super().async_start_new_kernel_client()
+
+    start_new_kernel_client = run_sync(async_start_new_kernel_client)
 
     async def _async_cleanup_kernel(self) -> None:
         km = self.km

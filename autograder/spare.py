@@ -172,9 +172,14 @@ class Spare:
             os._exit(_child(read, previous, self.folder, run))
         os.close(read)
 
-    def hand(self, job: str, log: str) -> None:
-        os.write(self._write, json.dumps([job, log]).encode() + b"\n")
+    def hand(self, job: str, log: str) -> bool:
+        """Give the spare its job; False if it died waiting (then :meth:`discard` it)."""
+        try:
+            os.write(self._write, json.dumps([job, log]).encode() + b"\n")
+        except OSError:  # no reader left: the spare is gone
+            return False
         os.close(self._write)
+        return True
 
     def wait(self) -> int:
         _, status = os.waitpid(self.pid, 0)
@@ -190,7 +195,10 @@ class Spare:
         except OSError:
             pass
         for _ in range(100):
-            if os.waitpid(self.pid, os.WNOHANG) != (0, 0):
+            try:
+                if os.waitpid(self.pid, os.WNOHANG) != (0, 0):
+                    break
+            except ChildProcessError:  # reaped already
                 break
             time.sleep(0.05)
         else:

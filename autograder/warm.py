@@ -114,8 +114,13 @@ def serve() -> None:
     try:
         for line in sys.stdin:
             job, _, log = line.rstrip("\n").partition("\t")
-            current = spare or Spare(None, worker.main)
-            current.hand(job, log)
+            current = spare
+            if current is not None and not current.hand(job, log):
+                current.discard()  # it died waiting (killed from outside): start afresh
+                current = None
+            if current is None:
+                current = Spare(None, worker.main)
+                current.hand(job, log)
             print(f"pid {current.pid}", flush=True)
             # The next worker starts its sandboxes now, as this job's, while this one is graded.
             try:

@@ -170,3 +170,73 @@ def test_kernels_started_ahead_grade_as_kernels_started_for_the_job(tmp_path):
     # folder are gone.
     assert our_groups() <= before
     assert set(Path("/tmp").glob("spare-*")) <= folders
+
+
+def test_an_adopted_kernel_that_dies_before_it_answers_is_replaced(monkeypatch):
+    from nbclient.client import NotebookClient
+
+    from autograder.preprocessors import GuardedExecute
+
+    calls = []
+
+    async def start_client(self):
+        calls.append("client")
+        if calls.count("client") == 1:
+            self._notes.append("what the dead kernel's sandbox showed")
+            raise RuntimeError("Kernel died before replying to kernel_info")
+        return "a client"
+
+    async def start_kernel(self):
+        calls.append("fresh kernel")
+
+    monkeypatch.setattr(NotebookClient, "async_start_new_kernel_client", start_client)
+    monkeypatch.setattr(GuardedExecute, "async_start_new_kernel", start_kernel)
+    monkeypatch.setattr(GuardedExecute, "create_kernel_manager",
+                        lambda self: calls.append("new manager"))
+    execute = GuardedExecute()
+    execute._notes, execute._adopted = ["before"], True
+    assert execute.start_new_kernel_client() == "a client"
+    assert calls == ["client", "new manager", "fresh kernel", "client"]
+    assert execute._notes == ["before"]  # nothing of the spare's kernel in the student's notes
+    # A kernel started for the job is not retried: its failure is the submission's.
+    execute._adopted = False
+    calls.clear()
+    with pytest.raises(RuntimeError, match="Kernel died"):
+        execute.start_new_kernel_client()
+    assert calls == ["client"]
+
+
+@pytest.mark.slow
+def test_a_spare_killed_while_waiting_costs_the_next_student_nothing(tmp_path):
+    import os
+    import signal
+    import time
+
+    import psutil
+
+    from autograder import grading
+    from autograder.grading import SubmissionJob, grade_submission
+
+    fixture = write_fixture(tmp_path)
+    course = Course(tmp_path / "course", fixture["notebooks"])
+    course.release(["toy"])
+    source, release = read_pair(course, "toy")
+    for student in ("a", "b"):
+        hand_in(course, student, "toy", correct(source, release))
+    options = GradingOptions(exercise_modules=tuple(fixture["exercise_modules"]),
+                             pythonpath=tuple(fixture["pythonpath"]), submission_timeout=300)
+    try:
+        first = grade_submission(SubmissionJob(str(course.root), "a", "toy", options))
+        (server,) = grading._servers.values()
+        (waiting,) = psutil.Process(server.proc.pid).children()  # the spare for the next job
+        os.kill(waiting.pid, signal.SIGKILL)
+        for _ in range(300):  # dead: a zombie until its server reaps it
+            if waiting.status() == psutil.STATUS_ZOMBIE:
+                break
+            time.sleep(0.1)
+        second = grade_submission(SubmissionJob(str(course.root), "b", "toy", options))
+    finally:
+        close_servers()
+    assert first.status == second.status == "graded", (second.status, second.reason)
+    assert second.score == first.score > 0
+    assert second.prestarted == []  # graded by a worker started for it
