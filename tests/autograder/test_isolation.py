@@ -172,3 +172,17 @@ def test_the_groups_of_a_grader_that_is_gone_are_swept_and_no_others(tmp_path):
     finally:
         left.release()
         mine.release()
+
+
+def test_no_pth_file_of_the_graders_site_runs_inside(tmp_path):
+    import glob
+
+    site = [p for p in sys.path if p.endswith("site-packages") and glob.glob(os.path.join(p, "*.pth"))]
+    assert site, "no .pth file in the grader's site-packages: nothing to test"
+    box = Sandbox(tmp_path / "box")
+    code = "import sys; print(sorted(m for m in sys.modules if 'editable' in m or 'distutils_hack' in m))"
+    outside = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert outside.stdout.strip() != "[]", "the grader's own Python runs no .pth: nothing to test"
+    proc = box.popen([box.python, "-c", code], stdout=subprocess.PIPE)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0 and out.decode().strip() == "[]"

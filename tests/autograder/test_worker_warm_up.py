@@ -85,3 +85,15 @@ def test_the_workers_scratch_gradebook_shares_one_engine_and_skips_disk_flushes(
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split("\n")[:2] == ["0 memory", "['s1'] True"]
+
+
+def test_the_warm_up_builds_the_relaxed_notebook_validator_nbconvert_asks_for():
+    probe = textwrap.dedent("""
+        import nbformat.validator as validator
+        import autograder.worker
+        autograder.worker.warm_up()
+        print(sorted(key[1:] for key in validator.validators))
+    """)
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[(4, 5, False), (4, 5, True)]"
