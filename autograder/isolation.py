@@ -142,7 +142,8 @@ def _masks(root: str) -> list[str]:
     return args
 
 
-def _hidden_packages(roots: Sequence[str]) -> list[str]:
+@functools.lru_cache(maxsize=None)
+def _hidden_packages(roots: tuple[str, ...]) -> tuple[str, ...]:
     """Mounts that empty HIDDEN_PACKAGES, and the site's ``.pth`` files: among them the grader's
     editable install of this project, whose import finder would run at every Python start
     inside (16 ms of CPU each) for a checkout the sandbox does not have."""
@@ -154,7 +155,7 @@ def _hidden_packages(roots: Sequence[str]) -> list[str]:
                     args += ["--tmpfs", os.path.join(folder, name)]
             for pth in sorted(glob.glob(os.path.join(folder, "*.pth"))):
                 args += ["--ro-bind", "/dev/null", pth]
-    return args
+    return tuple(args)
 
 
 _own_mounts = False
@@ -305,13 +306,15 @@ def cgroup_name(owner: int, workdir: Path) -> str:
 def release_groups(owner: int | None) -> None:
     """Remove every control group the process ``owner`` made (it may have been killed); with
     ``owner`` None, those of every process that is gone (a grader killed before it could)."""
-    prefix = f"{GROUP_PREFIX}{owner}-" if owner is not None else None
+    if owner is None:
+        wanted = _owner_gone
+    else:
+        wanted = lambda name: name.startswith(f"{GROUP_PREFIX}{owner}-")  # noqa: E731
     folders = [CGROUP_ROOT] + ([p for p in CGROUP_ROOT.iterdir() if p.is_dir()]
                                if CGROUP_ROOT.is_dir() else [])
     for parent in folders:
         try:
-            found = [p for p in parent.iterdir() if p.name.startswith(prefix)] if prefix else \
-                [p for p in parent.iterdir() if _owner_gone(p.name)]
+            found = [p for p in parent.iterdir() if wanted(p.name)]
         except OSError:
             continue
         for folder in found:
@@ -435,7 +438,7 @@ class Sandbox:
             args += ["--ro-bind", root, root]
         # Only /etc: the folders given to read are the grader's own, shared on purpose, and
         # on a hub the instructor's course files are owner-only yet needed (the check edition).
-        args += [*_etc_masks(), *_hidden_packages(_python_roots())]
+        args += [*_etc_masks(), *_hidden_packages(tuple(_python_roots()))]
         args += ["--bind", str(self.workdir), str(self.workdir),
                  "--dev", "/dev", "--size", tmpfs, "--tmpfs", "/dev/shm", "--proc", "/proc",
                  "--unshare-all", *(["--share-net"] if self.limits.allow_network else []),

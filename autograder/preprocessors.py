@@ -89,9 +89,8 @@ class GuardedExecute(Execute):
 
         if not self.kernel_name:
             self.kernel_name = self.nb.metadata.get("kernelspec", {}).get("name") or ""
-        sandbox = self.config.SandboxedKernelManager.get("sandbox")
-        km = spare.take_kernel(self.kernel_name, sandbox) if sandbox is not None else None
-        self._adopted = km is not None and isinstance(km, self.kernel_manager_class)
+        km = spare.take_kernel(self.kernel_name)
+        self._adopted = km is not None
         if self._adopted:
             self.km = km
             return km
@@ -282,7 +281,7 @@ class OutsideChecks(NbGraderPreprocessor):
                 setup = next((c.source for c in nb.cells if c.cell_type == "code"), "")
             cells = [(grade_id(c), c.source) for c in nb.cells
                      if c.cell_type == "code" and is_solution(c) and grade_id(c)]
-            adopted = spare.take_checks(self.sandbox)  # the child this worker's spare started
+            adopted = spare.take_checks()  # the child this worker's spare started
             launcher = (AdoptingLauncher(*adopted) if adopted is not None
                         else ChildLauncher(sandbox_from_spec(self.sandbox)))
             outside = run_checks(exercises, setup, cells, launcher, timeout=self.timeout)

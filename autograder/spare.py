@@ -26,6 +26,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from jupyter_core.utils import run_sync
+
 from autograder.protocol import WorkerJob
 
 # What the worker adopts is found here: a worker process grades one submission, so one slot each.
@@ -45,7 +47,6 @@ class Started:
 
     kernel_sandbox: dict
     checks_sandbox: dict
-    kernel_name: str
 
 
 def start(previous: WorkerJob, folder: Path) -> Started:
@@ -62,15 +63,13 @@ def start(previous: WorkerJob, folder: Path) -> Started:
     kernel_sandbox = {**config.SandboxedKernelManager.sandbox, "workdir": str(folder / "k")}
     checks_sandbox = {**config.OutsideChecks.sandbox, "workdir": str(folder / "c")}
     config.SandboxedKernelManager.sandbox = kernel_sandbox
-    started = Started(kernel_sandbox, checks_sandbox, NATIVE_KERNEL_NAME)
+    started = Started(kernel_sandbox, checks_sandbox)
 
     launcher = ChildLauncher(sandbox_from_spec(checks_sandbox))
     _checks = (launcher, launcher.start())
-    km = SandboxedKernelManager(kernel_name=started.kernel_name, config=config)
+    km = SandboxedKernelManager(kernel_name=NATIVE_KERNEL_NAME, config=config)
     # The arguments nbclient gives the kernels it starts itself (its in-memory history).
     history = NotebookClient.ipython_hist_file.default_value
-    from jupyter_core.utils import run_sync
-
     run_sync(km.start_kernel)(extra_arguments=[f"--HistoryManager.hist_file={history}"])
     _kernel = km
     return started
@@ -94,30 +93,28 @@ def adopt(config, started: Started | None) -> None:
         _drop_checks()
 
 
-def take_kernel(kernel_name: str | None, sandbox: dict):
-    """The spare's kernel, if it was started as this one would be (then only once), else None."""
+def take_kernel(kernel_name: str | None):
+    """The spare's kernel (once), if :func:`adopt` kept it, it is of this kind and still alive."""
     global _kernel
     km, _kernel = _kernel, None
     if km is None:
         return None
-    from jupyter_core.utils import run_sync
-
-    alike = (kernel_name or km.kernel_name) == km.kernel_name and km.sandbox == sandbox
-    if alike and km.has_kernel and run_sync(km.is_alive)():  # one that died waiting: a new one
+    if (kernel_name or km.kernel_name) == km.kernel_name and km.has_kernel and run_sync(km.is_alive)():
         adopted.append("kernel")
         return km
-    _stop_kernel(km)
+    _stop_kernel(km)  # another kind, or one that died waiting: the worker starts a new one
     return None
 
 
-def take_checks(sandbox: dict):
-    """The spare's check child as (launcher, process), if started in this sandbox, else None."""
+def take_checks():
+    """The spare's check child as (launcher, process), once, if :func:`adopt` kept it and it
+    is still alive."""
     global _checks
     found, _checks = _checks, None
     if found is None:
         return None
     launcher, proc = found
-    if launcher.sandbox.workdir == Path(sandbox["workdir"]).resolve() and proc.poll() is None:
+    if proc.poll() is None:
         adopted.append("check child")
         return found
     launcher.stop(proc)
@@ -146,8 +143,6 @@ def _drop_checks() -> None:
 
 
 def _stop_kernel(km) -> None:
-    from jupyter_core.utils import run_sync
-
     try:
         run_sync(km.shutdown_kernel)(now=True)
     except Exception:  # already gone is fine: the worker's end removes its control groups

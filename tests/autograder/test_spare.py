@@ -40,8 +40,7 @@ class FakeKernel:
 
 
 class FakeLauncher:
-    def __init__(self, workdir):
-        self.sandbox = SimpleNamespace(workdir=Path(workdir).resolve())
+    def __init__(self):
         self.stopped = []
 
     def stop(self, proc):
@@ -56,7 +55,18 @@ class Running:
 def started_alike(tmp_path):
     kernel = {"workdir": str(tmp_path / "k"), "pythonpath": ["/lib/a"], "limits": {"memory_mb": 512}}
     checks = {**kernel, "workdir": str(tmp_path / "c")}
-    return spare.Started(kernel, checks, "python3")
+    return spare.Started(kernel, checks)
+
+
+@pytest.fixture
+def waiting(tmp_path, monkeypatch):
+    """A spare's kernel and check child, waiting for their job in the worker's slots."""
+    started = started_alike(tmp_path)
+    km, launcher, proc = FakeKernel(started.kernel_sandbox), FakeLauncher(), Running()
+    monkeypatch.setattr(spare, "_kernel", km)
+    monkeypatch.setattr(spare, "_checks", (launcher, proc))
+    monkeypatch.setattr(spare, "adopted", [])
+    return SimpleNamespace(started=started, km=km, launcher=launcher, proc=proc)
 
 
 def config_for(kernel_sandbox, checks_sandbox):
@@ -66,66 +76,48 @@ def config_for(kernel_sandbox, checks_sandbox):
     return config
 
 
-def test_a_spare_started_alike_is_adopted_and_pointed_at(tmp_path, monkeypatch):
-    started = started_alike(tmp_path)
-    km, launcher, proc = FakeKernel(started.kernel_sandbox), FakeLauncher(tmp_path / "c"), Running()
-    monkeypatch.setattr(spare, "_kernel", km)
-    monkeypatch.setattr(spare, "_checks", (launcher, proc))
-    monkeypatch.setattr(spare, "adopted", [])
+def test_a_spare_started_alike_is_adopted_and_pointed_at(waiting):
+    started, km, launcher, proc = waiting.started, waiting.km, waiting.launcher, waiting.proc
     # The submission's own settings name its own folders; the rest is as the spare's.
     config = config_for({**started.kernel_sandbox, "workdir": "/scratch/box-kernel"},
                         {**started.checks_sandbox, "workdir": "/scratch/box-checks"})
     spare.adopt(config, started)
     assert config.SandboxedKernelManager.sandbox == started.kernel_sandbox
     assert config.OutsideChecks.sandbox == started.checks_sandbox
-    assert spare.take_kernel("python3", config.SandboxedKernelManager.sandbox) is km
-    assert spare.take_kernel("python3", config.SandboxedKernelManager.sandbox) is None  # once
-    assert spare.take_checks(config.OutsideChecks.sandbox) == (launcher, proc)
+    assert spare.take_kernel("python3") is km
+    assert spare.take_kernel("python3") is None  # once
+    assert spare.take_checks() == (launcher, proc)
     assert spare.adopted == ["kernel", "check child"]
     assert not km.stopped and not launcher.stopped
 
 
-def test_a_spare_started_otherwise_is_stopped_not_used(tmp_path, monkeypatch):
-    started = started_alike(tmp_path)
-    km, launcher, proc = FakeKernel(started.kernel_sandbox), FakeLauncher(tmp_path / "c"), Running()
-    monkeypatch.setattr(spare, "_kernel", km)
-    monkeypatch.setattr(spare, "_checks", (launcher, proc))
-    monkeypatch.setattr(spare, "adopted", [])
+def test_a_spare_started_otherwise_is_stopped_not_used(waiting):
+    started, km, launcher, proc = waiting.started, waiting.km, waiting.launcher, waiting.proc
     other = {**started.kernel_sandbox, "workdir": "/scratch/box-kernel", "pythonpath": ["/lib/b"]}
     config = config_for(other, {**other, "workdir": "/scratch/box-checks"})
     spare.adopt(config, started)
     assert config.SandboxedKernelManager.sandbox == other  # the submission's own, untouched
     assert km.stopped and launcher.stopped == [proc]
-    assert spare.take_kernel("python3", other) is None and spare.take_checks(config.OutsideChecks.sandbox) is None
+    assert spare.take_kernel("python3") is None and spare.take_checks() is None
     assert spare.adopted == []
 
 
-def test_a_kernel_that_died_waiting_is_not_adopted(tmp_path, monkeypatch):
-    started = started_alike(tmp_path)
-    km = FakeKernel(started.kernel_sandbox)
-    km.died = True
-    monkeypatch.setattr(spare, "_kernel", km)
-    monkeypatch.setattr(spare, "adopted", [])
-    assert spare.take_kernel("python3", started.kernel_sandbox) is None
-    assert km.stopped and spare.adopted == []
+def test_a_kernel_that_died_waiting_is_not_adopted(waiting):
+    waiting.km.died = True
+    assert spare.take_kernel("python3") is None
+    assert waiting.km.stopped and spare.adopted == []
 
 
-def test_a_check_child_that_died_waiting_is_not_adopted(tmp_path, monkeypatch):
-    started = started_alike(tmp_path)
-    launcher, dead = FakeLauncher(tmp_path / "c"), SimpleNamespace(poll=lambda: 1)
-    monkeypatch.setattr(spare, "_checks", (launcher, dead))
-    monkeypatch.setattr(spare, "adopted", [])
-    assert spare.take_checks(started.checks_sandbox) is None
-    assert launcher.stopped == [dead] and spare.adopted == []
+def test_a_check_child_that_died_waiting_is_not_adopted(waiting, monkeypatch):
+    dead = SimpleNamespace(poll=lambda: 1)
+    monkeypatch.setattr(spare, "_checks", (waiting.launcher, dead))
+    assert spare.take_checks() is None
+    assert waiting.launcher.stopped == [dead] and spare.adopted == []
 
 
-def test_a_kernel_of_another_kind_is_not_adopted(tmp_path, monkeypatch):
-    started = started_alike(tmp_path)
-    km = FakeKernel(started.kernel_sandbox)
-    monkeypatch.setattr(spare, "_kernel", km)
-    monkeypatch.setattr(spare, "adopted", [])
-    assert spare.take_kernel("julia", started.kernel_sandbox) is None
-    assert km.stopped and spare.adopted == []
+def test_a_kernel_of_another_kind_is_not_adopted(waiting):
+    assert spare.take_kernel("julia") is None
+    assert waiting.km.stopped and spare.adopted == []
 
 
 def our_groups() -> set[str]:
