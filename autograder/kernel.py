@@ -7,7 +7,7 @@ nbgrader's ``Execute`` (an nbclient ``NotebookClient``) starts its kernel throug
   folder (the sandbox has no network, not even the host's loopback), named by a connection file
   written there; the folder is bind-mounted at the same path inside, so both ends agree on it;
 * its command line is the sandbox's (:mod:`autograder.isolation`) around ``ipykernel_launcher``
-  (:mod:`autograder.boxed.kernel_launcher`, which defers pyplot's import to its first use and
+  (:mod:`autograder.boxed.kernel_launcher`, which defers matplotlib's import to its first use and
   starts without ipykernel's debugger);
 * interrupts travel as ``interrupt_request`` messages: a SIGINT would reach bubblewrap outside,
   not the kernel in its PID namespace, and would kill the sandbox instead of interrupting a cell.

@@ -1,4 +1,4 @@
-"""The grading kernel's entry point: ``ipykernel_launcher``, with pyplot deferred and no debugger.
+"""The grading kernel's entry point: ``ipykernel_launcher``, matplotlib deferred, no debugger.
 
 Run inside the kernel's sandbox as ``python .../boxed/kernel_launcher.py -f CONNECTION``.
 
@@ -13,7 +13,7 @@ import sys
 
 import deferred  # this file's folder, first on sys.path
 
-deferred.defer_pyplot()
+deferred.defer_matplotlib()
 del sys.path[0]  # nothing of the grader's folder stays importable for the student's code
 sys.modules.pop("deferred", None)
 sys.modules["debugpy"] = None  # makes ``import debugpy`` raise ImportError

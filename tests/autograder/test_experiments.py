@@ -96,20 +96,28 @@ DEFERRED = """
 import sys
 sys.path.insert(0, {boxed!r})
 import deferred
-deferred.defer_pyplot()
+deferred.defer_matplotlib()
 import matplotlib.pyplot as plt
 import matplotlib
+print(type(matplotlib).__name__, type(plt).__name__, "matplotlib.rcsetup" in sys.modules)
 plt.rcParams["figure.figsize"] = (7, 4)
 print(type(sys.modules["matplotlib.pyplot"]).__name__, matplotlib.rcParams["figure.figsize"])
+import matplotlib.image as mpimg
+real = sys.modules["matplotlib"]
+print(mpimg.imread.__module__, matplotlib.image is mpimg, matplotlib.__version__ == real.__version__)
 from matplotlib import pyplot
 fig, ax = plt.subplots()
-print(type(sys.modules["matplotlib.pyplot"]).__name__, pyplot.gcf() is fig, plt.gcf() is fig)
+print(type(sys.modules["matplotlib.pyplot"]).__name__, pyplot.gcf() is fig, plt.gcf() is fig,
+      matplotlib.pyplot.gcf() is fig)
 """
 
 
-def test_pyplot_is_imported_only_when_something_of_it_is_used():
+def test_matplotlib_and_pyplot_are_imported_only_when_something_of_them_is_used():
     code = DEFERRED.format(boxed=str(REPO / "autograder" / "boxed"))
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env={"MPLBACKEND": "Agg", "PATH": "/usr/bin:/bin"}, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines() == ["DeferredPyplot [7.0, 4.0]", "module True True"]
+    assert done.stdout.splitlines() == ["Deferred DeferredPyplot False",  # nothing of them ran
+                                        "DeferredPyplot [7.0, 4.0]",  # rcParams: matplotlib only
+                                        "matplotlib.image True True",
+                                        "module True True True"]
