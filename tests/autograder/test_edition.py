@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import ast
+import importlib.util
 import json
 import re
 import subprocess
@@ -222,6 +223,16 @@ def test_no_withheld_answer_in_the_release_folder(released, assignment):
             leaks += [f"{file}: {line!r} (from {name})" for file, lines in files.items()
                       if line in lines]
     assert not leaks, "\n".join(leaks)
+
+
+@pytest.mark.slow
+def test_the_editions_the_sandboxes_import_are_compiled_and_the_students_is_not(released):
+    assignment = ASSIGNMENTS[0]
+    for library in (released.edition_path(assignment, released.template_root),
+                    released.check_edition_path(assignment)):
+        modules = list((library / "cs231n_lib").rglob("*.py"))
+        assert modules and all(Path(importlib.util.cache_from_source(p)).is_file() for p in modules)
+    assert not list(released.path("release", assignment=assignment).rglob("*.pyc"))
 
 
 def test_compiled_edition_holds_only_stubs(editions):

@@ -103,8 +103,10 @@ print(type(matplotlib).__name__, type(plt).__name__, "matplotlib.rcsetup" in sys
 plt.rcParams["figure.figsize"] = (7, 4)
 print(type(sys.modules["matplotlib.pyplot"]).__name__, matplotlib.rcParams["figure.figsize"])
 import matplotlib.image as mpimg
+from matplotlib import animation  # a submodule matplotlib's own import does not load
 real = sys.modules["matplotlib"]
-print(mpimg.imread.__module__, matplotlib.image is mpimg, matplotlib.__version__ == real.__version__)
+print(mpimg.imread.__module__, matplotlib.image is mpimg, animation is real.animation,
+      matplotlib.__version__ == real.__version__)
 from matplotlib import pyplot
 fig, ax = plt.subplots()
 print(type(sys.modules["matplotlib.pyplot"]).__name__, pyplot.gcf() is fig, plt.gcf() is fig,
@@ -119,5 +121,5 @@ def test_matplotlib_and_pyplot_are_imported_only_when_something_of_them_is_used(
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["Deferred DeferredPyplot False",  # nothing of them ran
                                         "DeferredPyplot [7.0, 4.0]",  # rcParams: matplotlib only
-                                        "matplotlib.image True True",
+                                        "matplotlib.image True True True",
                                         "module True True True"]
