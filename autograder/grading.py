@@ -364,6 +364,10 @@ def grade_class(course: Course, assignments: list[str] | None = None,
         Path(course.db_url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
     with Recorder(course) as recorder:
         run_all(grade_submission, jobs, recorder.merge, executor, on_error=_could_not_grade)
+    if options.sandbox:
+        # Again at the end: a worker killed from outside while it was starting a sandbox (a Dask
+        # worker's SIGKILL) can leave that sandbox running with no one left to stop it.
+        release_groups(None)
     problems = write_feedback(course, recorder.results, executor)
     export_grades(course)
     if problems:

@@ -251,6 +251,39 @@ class GivesUpOn(SerialExecutor):
                 yield Outcome(job, result=fn(job))
 
 
+class LeavesASandboxBehind(SerialExecutor):
+    """Serial, except that while the first job is graded a process in a sandbox's control group
+    is left running by an owner that is gone: a worker killed as it started a sandbox."""
+
+    def __init__(self, folder: Path):
+        self.folder, self.left = folder, None
+
+    def outcomes(self, fn, jobs):
+        from autograder.isolation import Cgroups, cgroup_name
+
+        gone = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                                  capture_output=True, text=True).stdout)
+        group = Cgroups(cgroup_name(gone, self.folder), 64 * 1024 * 1024)
+        assert group.available, "no writable control groups here"
+        self.left = subprocess.Popen(group.prefix() + ["sleep", "600"], start_new_session=True)
+        yield from super().outcomes(fn, jobs)
+
+
+def test_a_sandbox_whose_worker_is_gone_is_stopped_when_grading_ends(toy, tmp_path):
+    course, options = toy
+    graded = copy_of(course, tmp_path / "course")
+    executor = LeavesASandboxBehind(tmp_path / "box")
+    grade_class(graded, ["toy"], GradingOptions(
+        submission_timeout=300,
+        exercise_modules=tuple(o.split("=", 1)[1] for o in options if o.startswith("--exercises=")),
+        pythonpath=tuple(o.split("=", 1)[1] for o in options if o.startswith("--pythonpath="))),
+        executor, students=["ada"])
+    try:
+        assert executor.left.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        executor.left.kill()
+
+
 def test_a_submission_the_executor_gives_up_on_is_recorded_not_lost(toy, serial, tmp_path):
     course, options = toy
     graded = copy_of(course, tmp_path / "course")
