@@ -299,17 +299,34 @@ class Cgroups:
 GROUP_PREFIX = "cs231n-grading-"
 
 
+@functools.lru_cache(maxsize=None)
+def _pid_namespace() -> str:
+    """This process's PID namespace, as group names carry it. The control groups are the whole
+    machine's, but a pid names a process only in its own namespace: a grader in a container
+    must not take a living grader's groups on the host (or in another container) for those of
+    a dead one, because the pid in their name is not one of its own."""
+    try:
+        return f"{os.stat('/proc/self/ns/pid').st_ino:x}"
+    except OSError:
+        return "0"
+
+
+def _own_prefix() -> str:
+    return f"{GROUP_PREFIX}{_pid_namespace()}-"
+
+
 def cgroup_name(owner: int, workdir: Path) -> str:
-    return f"{GROUP_PREFIX}{owner}-{abs(hash(str(workdir))):x}"
+    return f"{_own_prefix()}{owner}-{abs(hash(str(workdir))):x}"
 
 
 def release_groups(owner: int | None) -> None:
     """Remove every control group the process ``owner`` made (it may have been killed); with
-    ``owner`` None, those of every process that is gone (a grader killed before it could)."""
+    ``owner`` None, those of every process of this PID namespace that is gone (a grader or a
+    worker killed before it could)."""
     if owner is None:
         wanted = _owner_gone
     else:
-        wanted = lambda name: name.startswith(f"{GROUP_PREFIX}{owner}-")  # noqa: E731
+        wanted = lambda name: name.startswith(f"{_own_prefix()}{owner}-")  # noqa: E731
     folders = [CGROUP_ROOT] + ([p for p in CGROUP_ROOT.iterdir() if p.is_dir()]
                                if CGROUP_ROOT.is_dir() else [])
     for parent in folders:
@@ -324,8 +341,9 @@ def release_groups(owner: int | None) -> None:
 
 
 def _owner_gone(name: str) -> bool:
-    """A group of ours (``cgroup_name``) whose owner process no longer exists."""
-    owner = name[len(GROUP_PREFIX):].partition("-")[0] if name.startswith(GROUP_PREFIX) else ""
+    """A group of ours (``cgroup_name``, this PID namespace) whose owner process no longer exists."""
+    prefix = _own_prefix()
+    owner = name[len(prefix):].partition("-")[0] if name.startswith(prefix) else ""
     return owner.isdigit() and not os.path.exists(f"/proc/{owner}")
 
 

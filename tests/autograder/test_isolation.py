@@ -158,20 +158,26 @@ def test_a_sandboxs_folder_holds_no_more_than_its_limit_even_in_deleted_files(tm
 
 
 def test_the_groups_of_a_grader_that_is_gone_are_swept_and_no_others(tmp_path):
-    from autograder.isolation import Cgroups, cgroup_name, release_groups
+    from autograder.isolation import GROUP_PREFIX, Cgroups, cgroup_name, release_groups
 
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True).stdout.strip()
     left = Cgroups(cgroup_name(int(gone), tmp_path / "left"), 64 * 1024 * 1024)
     mine = Cgroups(cgroup_name(os.getpid(), tmp_path / "mine"), 64 * 1024 * 1024)
-    assert left.available and mine.available, "no writable control groups here"
+    # A grader in another PID namespace (a container) names its groups by its own pids, which
+    # may be no process's here: that pid says nothing about whether its owner is gone.
+    here = cgroup_name(int(gone), tmp_path / "theirs")
+    elsewhere = Cgroups(here.replace(GROUP_PREFIX, f"{GROUP_PREFIX}1", 1), 64 * 1024 * 1024)
+    assert left.available and mine.available and elsewhere.available, "no writable control groups here"
     try:
         release_groups(None)
         assert not any(d.exists() for d in left.dirs), "the gone grader's groups stayed"
         assert all(d.exists() for d in mine.dirs), "a living process's groups were removed"
+        assert all(d.exists() for d in elsewhere.dirs), "another PID namespace's groups were removed"
     finally:
         left.release()
         mine.release()
+        elsewhere.release()
 
 
 def test_no_pth_file_of_the_graders_site_runs_inside(tmp_path):
