@@ -378,9 +378,9 @@ def save_photo10_crops(dest, splits=("train", "val"), path=None):
     when the environment variable CS231N_PHOTO10_CROPS names ``dest`` (several files: separated
     by ``os.pathsep``); the autograder does this for the kernels and check processes it starts.
     Only the splits asked for are written: the training and validation splits by default, never
-    the test split unless asked. Each split's
-    crops are checked against the checksum the data file records, which goes into ``dest`` with
-    them. The file appears whole or not at all (written beside it, then renamed).
+    the test split unless asked. Each split's crops are checked against the checksum the data
+    file records, which goes into ``dest`` with them. The file appears whole or not at all
+    (written beside it, then renamed).
     """
     table = _photo10_table(path)
     missing = [split for split in splits if f"{split}_labels" not in table]
